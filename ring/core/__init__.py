@@ -1,0 +1,22 @@
+"""The pure core of ring: topology, membership, stores, replication, adoption, fencing.
+
+Nothing in this package performs I/O, reads a clock, sleeps, starts threads or draws random
+numbers (tests/core/test_purity.py enforces it). Inputs carry facts and the current time; outputs
+are effects the shell carries out in order.
+"""
+
+from ring.core.events import (
+    Adopted, Effect, Fenced, Input, Loaded, LoadFailed, LoadRequested, PeerDeclaredDead, PeerJoined,
+    Received, Rejected, Respond, ResyncFinished, ResyncStarted, Send, Tick, Unreachable, ViewChanged,
+    WriteCommitted, WriteFailed, WriteRequested,
+)
+from ring.core.node import Node, NodeStatus
+from ring.core.settings import CoreSettings
+from ring.core.store import Copy, Role
+
+__all__ = [
+    "Adopted", "Copy", "CoreSettings", "Effect", "Fenced", "Input", "LoadFailed", "LoadRequested",
+    "Loaded", "Node", "NodeStatus", "PeerDeclaredDead", "PeerJoined", "Received", "Rejected",
+    "Respond", "ResyncFinished", "ResyncStarted", "Role", "Send", "Tick", "Unreachable",
+    "ViewChanged", "WriteCommitted", "WriteFailed", "WriteRequested",
+]

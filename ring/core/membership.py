@@ -1,0 +1,208 @@
+"""Failure detection: who this instance believes alive, and since when.
+
+Theory of operation. Every instance pings every peer each `ping_interval`. Any message from a
+peer (a ping, a reply, a batch) is evidence that it is alive. Per peer:
+
+    ALIVE   --(silent for failure_timeout)-->  SUSPECT  (ask up to two third instances)
+    SUSPECT --(any message, or a third instance still hears it)--> ALIVE
+    SUSPECT --(a third instance confirms the silence, or no third instance exists)--> DEAD
+    DEAD    --(a message with a higher incarnation)--> ALIVE (rejoin)
+    ALIVE   --(a message with a higher incarnation)--> DEAD then ALIVE (restart we missed)
+
+A suspect with live third instances that do not answer stays SUSPECT: this instance may be the
+isolated one, and it must not declare the rest of the ring dead. A message from a peer declared
+dead at the same incarnation comes from a zombie (a paused process that resumed): it is answered
+with "you are dead" and is not evidence.
+
+Pauses: when the gap between two ticks exceeds `pause_threshold`, this process was stopped; the
+silence it measured is its own, so every peer gets a fresh deadline and the serving lease is
+void until a peer answers a ping sent after the pause.
+
+Lease: an instance serves its primaries only while a ping (or batch) it sent to its successor at
+time t has been answered and t + failure_timeout - margin is still ahead. The successor cannot
+declare it dead before t + failure_timeout, so no copy of its sessions can be adopted elsewhere
+while it serves.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from ring.core.settings import CoreSettings
+
+
+class PeerState(enum.Enum):
+    ALIVE = "alive"
+    SUSPECT = "suspect"
+    DEAD = "dead"
+
+
+class Heard(enum.Enum):
+    FRESH = "fresh"  # evidence accepted
+    STALE = "stale"  # an older incarnation than known: ignore the message
+    ZOMBIE = "zombie"  # declared dead at this incarnation: answer "you are dead"
+    RESTARTED = "restarted"  # a higher incarnation: the old one is gone, the new one joined
+
+
+@dataclass(slots=True)
+class Peer:
+    name: str
+    state: PeerState = PeerState.ALIVE
+    incarnation: int = 0  # 0: never heard from
+    last_heard: float = 0.0
+    last_ping_sent: float = -1e18
+    suspect_since: float = 0.0
+    indirect_sent_at: float = -1e18
+    confirmations: set[str] = field(default_factory=set)
+    acked_send_time: float = -1e18  # send time of the newest answered probe (lease)
+    pending: dict[int, float] = field(default_factory=dict)  # ping nonce -> send time
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeIntent:
+    to: str
+    nonce: int
+    target: str = ""  # set: an indirect probe about `target`
+
+
+class Membership:
+    """The failure detector of one instance. Pure: callers pass `now` (monotonic seconds)."""
+
+    def __init__(self, me: str, order: tuple[str, ...], settings: CoreSettings, now: float) -> None:
+        self.me = me
+        self.order = order
+        self.settings = settings
+        self.peers: dict[str, Peer] = {
+            name: Peer(name, last_heard=now) for name in order if name != me
+        }
+        self._last_tick = now
+        self._nonce = 0
+
+    # ------------------------------------------------------------ queries
+
+    def alive(self) -> tuple[str, ...]:
+        """Instances believed alive, in ring order, including this one (suspects count as alive)."""
+        return tuple(
+            n for n in self.order if n == self.me or self.peers[n].state is not PeerState.DEAD
+        )
+
+    def is_dead(self, name: str) -> bool:
+        return name in self.peers and self.peers[name].state is PeerState.DEAD
+
+    def incarnation_of(self, name: str) -> int:
+        return self.peers[name].incarnation
+
+    def lease_valid(self, successor: str | None, now: float) -> bool:
+        """May this instance serve its primaries now? (see the module docstring)."""
+        if successor is None:
+            return True  # alone: availability first (DESIGN.md 4.6)
+        peer = self.peers[successor]
+        margin = self.settings.lease_margin
+        return peer.acked_send_time + self.settings.failure_timeout - margin > now
+
+    def still_hears(self, target: str, now: float) -> bool:
+        """Answer to an indirect probe: did `target` talk to us recently?"""
+        peer = self.peers.get(target)
+        if peer is None or peer.state is PeerState.DEAD:
+            return False
+        return now - peer.last_heard < self.settings.failure_timeout / 2
+
+    # ------------------------------------------------------------ inputs
+
+    def heard(self, name: str, incarnation: int, now: float) -> Heard:
+        """Any message from `name` carrying `incarnation` arrived."""
+        peer = self.peers[name]
+        if incarnation < peer.incarnation:
+            return Heard.STALE
+        if incarnation == peer.incarnation and peer.state is PeerState.DEAD:
+            return Heard.ZOMBIE
+        restarted = incarnation > peer.incarnation and peer.incarnation != 0
+        if peer.incarnation == 0 and peer.state is PeerState.DEAD:
+            restarted = True
+        peer.incarnation = incarnation
+        peer.last_heard = max(peer.last_heard, now)
+        peer.state = PeerState.ALIVE
+        peer.confirmations.clear()
+        return Heard.RESTARTED if restarted else Heard.FRESH
+
+    def probe_answered(self, name: str, nonce: int) -> None:
+        """A ping we sent was answered: it extends the serving lease from its send time."""
+        peer = self.peers[name]
+        sent = peer.pending.pop(nonce, None)
+        if sent is not None:
+            peer.acked_send_time = max(peer.acked_send_time, sent)
+
+    def batch_answered(self, name: str, sent_at: float) -> None:
+        peer = self.peers[name]
+        peer.acked_send_time = max(peer.acked_send_time, sent_at)
+
+    def indirect_answered(self, via: str, target: str, reachable: bool, now: float) -> None:
+        peer = self.peers.get(target)
+        if peer is None or peer.state is not PeerState.SUSPECT:
+            return
+        if reachable:
+            # a third instance hears it: our link is the problem, not the peer
+            peer.state = PeerState.ALIVE
+            peer.last_heard = now
+            peer.confirmations.clear()
+        else:
+            peer.confirmations.add(via)
+
+    def declare_dead(self, name: str) -> int:
+        """Mark dead (also used when a restart is noticed); returns the incarnation declared."""
+        peer = self.peers[name]
+        peer.state = PeerState.DEAD
+        peer.confirmations.clear()
+        return peer.incarnation
+
+    def tick(self, now: float) -> tuple[list[ProbeIntent], list[str]]:
+        """Pings due, indirect probes due, and the peers to declare dead now."""
+        probes: list[ProbeIntent] = []
+        deaths: list[str] = []
+        s = self.settings
+        if now - self._last_tick > s.pause_threshold:
+            self._forget_own_pause(now)
+        self._last_tick = now
+        for peer in self.peers.values():
+            if now - peer.last_ping_sent >= s.ping_interval:
+                self._nonce += 1
+                peer.last_ping_sent = now
+                peer.pending[self._nonce] = now
+                if len(peer.pending) > 16:  # unanswered pings of a dead peer: keep the newest
+                    del peer.pending[min(peer.pending)]
+                probes.append(ProbeIntent(peer.name, self._nonce))
+            if peer.state is PeerState.ALIVE and now - peer.last_heard >= s.failure_timeout:
+                peer.state = PeerState.SUSPECT
+                peer.suspect_since = now
+                peer.confirmations.clear()
+            if peer.state is PeerState.SUSPECT:
+                helpers = [
+                    n for n, p in self.peers.items()
+                    if n != peer.name and p.state is PeerState.ALIVE
+                ]
+                if peer.confirmations or not helpers:
+                    deaths.append(peer.name)
+                elif now - peer.indirect_sent_at >= s.ping_interval:
+                    peer.indirect_sent_at = now
+                    for via in self._pick_helpers(peer.name, helpers):
+                        self._nonce += 1
+                        probes.append(ProbeIntent(via, self._nonce, target=peer.name))
+        return probes, deaths
+
+    # ------------------------------------------------------------ internals
+
+    def _pick_helpers(self, target: str, helpers: list[str]) -> list[str]:
+        """Up to two third instances, the ones after the target in ring order (deterministic)."""
+        start = self.order.index(target)
+        ring = [self.order[(start + i) % len(self.order)] for i in range(1, len(self.order))]
+        return [n for n in ring if n in helpers][:2]
+
+    def _forget_own_pause(self, now: float) -> None:
+        for peer in self.peers.values():
+            if peer.state is not PeerState.DEAD:
+                peer.state = PeerState.ALIVE
+                peer.last_heard = now
+                peer.confirmations.clear()
+            peer.pending.clear()
+            peer.acked_send_time = -1e18

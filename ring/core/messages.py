@@ -1,0 +1,178 @@
+"""Peer messages: what instances say to each other.
+
+Mirrors protos/ring/v1/ring.proto one to one (ring.io.codec translates). Every message carries the
+sender's id, incarnation and epoch. Requests (Ping, IndirectPing, Join, Claim, Release, DropBackups,
+Batch) get exactly one reply each; the core produces that reply as a `Respond` effect in the same
+step that received the request.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One copy of a session. `last_access` is session time (wall-anchored seconds)."""
+
+    session_id: str
+    owner: str
+    version: int
+    last_access: float
+    max_inactive: float
+    deleted: bool = False
+    data: bytes = b""
+
+    @property
+    def expires_at(self) -> float:
+        return self.last_access + self.max_inactive
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + len(self.session_id) + len(self.owner) + 48
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    sender: str
+    incarnation: int
+    epoch: int
+
+
+class AckStatus(enum.Enum):
+    OK = 1
+    FENCED = 2  # the receiver declared the sender dead at this incarnation
+    STALE = 3  # an older stream than the receiver's current one
+    REJECTED = 4  # out of sequence: the sender must restart the stream
+
+
+class ClaimStatus(enum.Enum):
+    GRANTED = 1  # the holder hands its copy over and stops serving it
+    NOT_FOUND = 2
+    NOT_AUTHORITY = 3  # a backup of a live owner: ask the owner
+    BUSY = 4  # a write in flight, or granted to another claimer: retry
+    FENCED = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    header: Header
+    nonce: int
+    wall_time: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PingReply:
+    header: Header
+    nonce: int
+    wall_time: float = 0.0
+    you_are_dead: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IndirectPing:
+    """Asks a third instance whether it still hears from `target` (SWIM's indirect probe)."""
+
+    header: Header
+    target: str
+    nonce: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndirectPingReply:
+    header: Header
+    target: str
+    nonce: int
+    reachable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    header: Header
+    wall_time: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class JoinReply:
+    header: Header
+    wall_time: float = 0.0
+    accepted: bool = True
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One group-committed batch on the replication stream to the successor.
+
+    The stream is identified by the sender's (incarnation, epoch at which it began); `seq` starts
+    at 0 for each stream. `resync` marks batches carrying the full copy of the sender's primaries;
+    `resync_done` marks the last of them.
+    """
+
+    header: Header
+    stream: int
+    seq: int
+    records: tuple[SessionRecord, ...] = ()
+    resync: bool = False
+    resync_done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BatchAck:
+    header: Header
+    stream: int
+    seq: int
+    status: AckStatus
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    header: Header
+    session_id: str
+    claim_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimReply:
+    header: Header
+    session_id: str
+    claim_id: int
+    status: ClaimStatus
+    record: SessionRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Drop your copy of `session_id` if it is no newer than `version`: it was adopted."""
+
+    header: Header
+    session_id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class DropBackups:
+    """The sender re-pointed its stream elsewhere: drop its backups older than stream `stream`."""
+
+    header: Header
+    stream: int
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    header: Header
+
+
+Request = Ping | IndirectPing | Join | Batch | Claim | Release | DropBackups
+Reply = PingReply | IndirectPingReply | JoinReply | BatchAck | ClaimReply | Done
+Message = Request | Reply
+
+REQUEST_TYPES: tuple[type, ...] = (Ping, IndirectPing, Join, Batch, Claim, Release, DropBackups)
+
+__all__ = [
+    "AckStatus", "Batch", "BatchAck", "Claim", "ClaimReply", "ClaimStatus", "Done", "DropBackups",
+    "Header", "IndirectPing", "IndirectPingReply", "Join", "JoinReply", "Message", "Ping",
+    "PingReply", "Release", "Reply", "Request", "REQUEST_TYPES", "SessionRecord", "field",
+]

@@ -1,0 +1,187 @@
+"""Replication: the stream of batches to the successor, and the backups received from others.
+
+Theory of operation (sender, `Outbound`). There is one stream at a time, to the current
+successor, identified by a stream number that grows on every re-point. At most one batch is in
+flight; every write queued meanwhile goes into the next batch (group commit). A write commits when
+the batch carrying it is acknowledged. When the successor changes, the in-flight writes go back to
+the front of the queue, a new stream starts at seq 0, and every primary is sent again (a full
+resync, interleaved with new writes and cut into batches of at most `batch_max_bytes`). When the
+resync is acknowledged, the old successor (if still alive) is told to drop its backups of us.
+Alone (no successor), writes commit at once, counted as unreplicated.
+
+Receiver (`Inbound`). Per owner it remembers (incarnation, stream, next seq). A batch of a newer
+stream must start at seq 0; a duplicate (seq already applied) is acknowledged again; a gap or an
+older stream is refused, and the sender restarts. Records are applied only if newer than the copy
+held (store.apply_backup). When a resync completes, the owner's backups from older streams are
+dropped: they are sessions the owner no longer has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ring.core.messages import AckStatus, SessionRecord
+
+# what a queued record is for, carried back to the node when it commits
+Token = tuple[str, int] | None  # ("write", request_id) / ("adopt", request_id) / None (resync)
+
+
+@dataclass(slots=True)
+class InFlight:
+    seq: int
+    records: tuple[SessionRecord, ...]
+    tokens: list[tuple[Token, SessionRecord]]
+    sent_at: float
+    resend_at: float
+    resync: bool
+    resync_done: bool
+
+
+@dataclass(slots=True)
+class OutgoingBatch:
+    to: str
+    stream: int
+    seq: int
+    records: tuple[SessionRecord, ...]
+    resync: bool
+    resync_done: bool
+
+
+@dataclass(slots=True)
+class Outbound:
+    """The sender side of replication for one instance."""
+
+    batch_max_bytes: int
+    ack_timeout: float
+    retry_interval: float
+    successor: str | None = None
+    stream: int = 0
+    next_seq: int = 0
+    in_flight: InFlight | None = None
+    queue: list[tuple[Token, SessionRecord]] = field(default_factory=list)
+    resync_todo: list[SessionRecord] = field(default_factory=list)
+    resyncing: bool = False
+    resync_total: int = 0
+    drops_due: dict[str, int] = field(default_factory=dict)  # old successor -> stream to cite
+    _streams_started: int = 0
+
+    def repoint(self, successor: str | None, primaries: list[SessionRecord]) -> None:
+        """Start a new stream to `successor` with a full resync of `primaries`."""
+        old = self.successor
+        if self.in_flight is not None:
+            self.queue[:0] = [t for t in self.in_flight.tokens if t[0] is not None]
+            self.in_flight = None
+        self.successor = successor
+        self._streams_started += 1
+        self.stream = self._streams_started
+        self.next_seq = 0
+        self.resync_todo = list(primaries) if successor is not None else []
+        self.resync_total = len(self.resync_todo)
+        self.resyncing = successor is not None
+        if old is not None and old != successor:
+            self.drops_due[old] = self.stream
+        if successor is not None:
+            self.drops_due.pop(successor, None)
+
+    def enqueue(self, token: Token, record: SessionRecord) -> None:
+        self.queue.append((token, record))
+
+    def take_batch(self, now: float) -> OutgoingBatch | None:
+        """The next batch to send, if the stream is idle and there is something to send."""
+        if self.successor is None or self.in_flight is not None:
+            return None
+        if not self.queue and not self.resyncing:
+            return None
+        budget = self.batch_max_bytes
+        tokens: list[tuple[Token, SessionRecord]] = []
+        while self.queue and (not tokens or budget - self.queue[0][1].size >= 0):
+            item = self.queue.pop(0)
+            tokens.append(item)
+            budget -= item[1].size
+        resync_records: list[SessionRecord] = []
+        while self.resync_todo and (not (tokens or resync_records) or budget - self.resync_todo[-1].size >= 0):
+            record = self.resync_todo.pop()
+            resync_records.append(record)
+            budget -= record.size
+        resync_done = self.resyncing and not self.resync_todo
+        records = tuple(r for _, r in tokens) + tuple(resync_records)
+        self.in_flight = InFlight(
+            seq=self.next_seq, records=records, tokens=tokens, sent_at=now,
+            resend_at=now + self.ack_timeout, resync=self.resyncing, resync_done=resync_done,
+        )
+        self.next_seq += 1
+        return self._as_batch(self.in_flight)
+
+    def acked(self, stream: int, seq: int) -> tuple[list[tuple[Token, SessionRecord]], bool, float] | None:
+        """The in-flight batch was acknowledged: its tokens, whether the resync ended, send time."""
+        f = self.in_flight
+        if f is None or stream != self.stream or seq != f.seq:
+            return None
+        self.in_flight = None
+        finished = f.resync_done and self.resyncing
+        if finished:
+            self.resyncing = False
+        return f.tokens, finished, f.sent_at
+
+    def due_resend(self, now: float) -> OutgoingBatch | None:
+        """Resend the in-flight batch (same seq) when its ack is overdue or the link broke."""
+        f = self.in_flight
+        if f is None or self.successor is None or now < f.resend_at:
+            return None
+        f.resend_at = now + self.ack_timeout
+        return self._as_batch(f)
+
+    def link_broken(self, now: float) -> None:
+        if self.in_flight is not None:
+            self.in_flight.resend_at = min(self.in_flight.resend_at, now + self.retry_interval)
+
+    def drain_alone(self) -> list[tuple[Token, SessionRecord]]:
+        """No successor: everything queued or in flight commits now, unreplicated."""
+        items = []
+        if self.in_flight is not None:
+            items.extend(self.in_flight.tokens)
+            self.in_flight = None
+        items.extend(self.queue)
+        self.queue.clear()
+        return items
+
+    def pending_count(self) -> int:
+        return len(self.queue) + (len(self.in_flight.tokens) if self.in_flight else 0)
+
+    def _as_batch(self, f: InFlight) -> OutgoingBatch:
+        assert self.successor is not None
+        return OutgoingBatch(self.successor, self.stream, f.seq, f.records, f.resync, f.resync_done)
+
+
+@dataclass(slots=True)
+class InboundStream:
+    incarnation: int
+    stream: int
+    next_seq: int
+
+
+@dataclass(slots=True)
+class Inbound:
+    """The receiver side: which stream of each owner is current and where it is."""
+
+    streams: dict[str, InboundStream] = field(default_factory=dict)
+
+    def check(self, owner: str, incarnation: int, stream: int, seq: int) -> tuple[AckStatus, str, bool]:
+        """Decide on a batch: (status, reason, apply?). Duplicates are OK but not applied."""
+        current = self.streams.get(owner)
+        if current is not None and (incarnation, stream) < (current.incarnation, current.stream):
+            return AckStatus.STALE, "an older stream than the current one", False
+        if current is None or (incarnation, stream) > (current.incarnation, current.stream):
+            if seq != 0:
+                return AckStatus.REJECTED, "a new stream must start at seq 0", False
+            self.streams[owner] = InboundStream(incarnation, stream, 0)
+            current = self.streams[owner]
+        if seq < current.next_seq:
+            return AckStatus.OK, "duplicate", False
+        if seq > current.next_seq:
+            return AckStatus.REJECTED, f"gap: expected seq {current.next_seq}", False
+        current.next_seq += 1
+        return AckStatus.OK, "", True
+
+    def forget(self, owner: str) -> None:
+        self.streams.pop(owner, None)

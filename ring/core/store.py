@@ -1,0 +1,124 @@
+"""The copies of sessions one instance holds.
+
+Theory of operation. Every session an instance knows about is held in exactly one role:
+
+    PRIMARY      this instance owns it and serves it (writable)
+    BACKUP       a copy sent by its live owner over the replication stream (read-only)
+    ORPHAN       a backup whose owner was declared dead (read-only, adoptable)
+    HANDED_OVER  this instance was its primary and granted it to a claimer (read-only, adoptable)
+
+Invariants: versions of one session only grow on any instance (a copy is replaced only by a
+strictly newer version, never by an older one); a PRIMARY is never overwritten by replication;
+tombstones (`deleted`) are kept like sessions until they expire, so an invalidated session can
+never come back from an older copy. Expiry uses session time (wall-anchored, advanced by the
+monotonic clock), passed in.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from ring.core.messages import SessionRecord
+
+
+class Role(enum.Enum):
+    PRIMARY = "primary"
+    BACKUP = "backup"
+    ORPHAN = "orphan"
+    HANDED_OVER = "handed-over"
+
+
+ADOPTABLE = (Role.ORPHAN, Role.HANDED_OVER)
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    record: SessionRecord
+    role: Role
+    stream: int = 0  # BACKUP: the owner's stream that delivered it
+    granted_to: str = ""  # ORPHAN / HANDED_OVER: the claimer it is promised to
+    granted_until: float = 0.0  # monotonic time when that promise lapses
+
+    @property
+    def version(self) -> int:
+        return self.record.version
+
+
+class SessionStore:
+    """Copies by session id. Pure: no clock, no I/O."""
+
+    def __init__(self) -> None:
+        self._copies: dict[str, Copy] = {}
+
+    def __len__(self) -> int:
+        return len(self._copies)
+
+    def __iter__(self) -> Iterator[Copy]:
+        return iter(list(self._copies.values()))
+
+    def get(self, session_id: str) -> Copy | None:
+        return self._copies.get(session_id)
+
+    def put(self, copy: Copy) -> None:
+        self._copies[copy.record.session_id] = copy
+
+    def remove(self, session_id: str) -> Copy | None:
+        return self._copies.pop(session_id, None)
+
+    def primaries(self) -> list[SessionRecord]:
+        return [c.record for c in self._copies.values() if c.role is Role.PRIMARY]
+
+    def count(self, role: Role) -> dict[str, int]:
+        """Copies in `role`, by owner."""
+        counts: dict[str, int] = {}
+        for c in self._copies.values():
+            if c.role is role:
+                counts[c.record.owner] = counts.get(c.record.owner, 0) + 1
+        return counts
+
+    def apply_backup(self, record: SessionRecord, stream: int) -> bool:
+        """Store a replicated copy unless ours is as new or is a primary. True if stored."""
+        held = self._copies.get(record.session_id)
+        if held is not None and (held.role is Role.PRIMARY or held.version >= record.version):
+            if held.role is Role.BACKUP and held.version == record.version and held.stream < stream:
+                self._copies[record.session_id] = replace(held, stream=stream)
+            return False
+        self._copies[record.session_id] = Copy(record, Role.BACKUP, stream=stream)
+        return True
+
+    def orphan_backups_of(self, owner: str) -> int:
+        """The owner was declared dead: its backups become read-only orphans."""
+        n = 0
+        for sid, c in list(self._copies.items()):
+            if c.role is Role.BACKUP and c.record.owner == owner:
+                self._copies[sid] = Copy(c.record, Role.ORPHAN)
+                n += 1
+        return n
+
+    def drop_backups_of(self, owner: str, older_than_stream: int) -> int:
+        """Drop the owner's backups delivered by streams older than `older_than_stream`."""
+        doomed = [
+            sid for sid, c in self._copies.items()
+            if c.role is Role.BACKUP and c.record.owner == owner and c.stream < older_than_stream
+        ]
+        for sid in doomed:
+            del self._copies[sid]
+        return len(doomed)
+
+    def drop_roles(self, roles: tuple[Role, ...]) -> int:
+        doomed = [sid for sid, c in self._copies.items() if c.role in roles]
+        for sid in doomed:
+            del self._copies[sid]
+        return len(doomed)
+
+    def expire(self, session_now: float) -> int:
+        """Remove every copy (of any role) whose session has been idle past its timeout."""
+        doomed = [sid for sid, c in self._copies.items() if c.record.expires_at <= session_now]
+        for sid in doomed:
+            del self._copies[sid]
+        return len(doomed)
+
+    def bytes_held(self) -> int:
+        return sum(c.record.size for c in self._copies.values())
