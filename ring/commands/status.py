@@ -1,0 +1,83 @@
+"""`ring status --config FILE [--json]`: ask every instance, show the ring at a glance.
+
+JSON (DESIGN.md 6): {"instances": [{"id", "address", "state": "alive"|"unreachable",
+"incarnation", "successor", "primaries", "backups": {owner: n}, "orphans": {owner: n},
+"resyncing": bool}]}. Exit 0 even when some instances are unreachable (that is the news).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import grpc
+
+from ring.config import ClusterConfig
+from ring.serverxml import load_server_xml
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("status", help="show every instance of the ring and what it holds")
+    p.add_argument("--config", required=True, help="the shared server.xml")
+    p.add_argument("--json", action="store_true", help="one JSON object (for tools)")
+    p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for each instance")
+    p.set_defaults(func=run)
+
+
+def collect(config: ClusterConfig, timeout: float = 1.0) -> list[dict[str, Any]]:
+    from ring.io._proto import ring_pb2 as pb
+    from ring.io._proto import ring_pb2_grpc
+
+    rows = []
+    for name in config.ring:
+        spec = config.instance(name)
+        row: dict[str, Any] = {"id": name, "address": spec.address, "state": "unreachable",
+                               "incarnation": None, "successor": None, "primaries": None,
+                               "backups": {}, "orphans": {}, "resyncing": False}
+        try:
+            with grpc.insecure_channel(spec.address) as channel:
+                reply = ring_pb2_grpc.RingStub(channel).Status(pb.StatusRequest(), timeout=timeout)
+        except grpc.RpcError:
+            rows.append(row)
+            continue
+        row.update(state="alive", incarnation=reply.incarnation, successor=reply.successor or None,
+                   primaries=reply.primaries, backups=dict(sorted(reply.backups.items())),
+                   orphans=dict(sorted(reply.orphans.items())), resyncing=reply.resyncing,
+                   epoch=reply.epoch, unreplicated_writes=reply.unreplicated_writes,
+                   peers={p.id: p.state for p in reply.peers})
+        rows.append(row)
+    return rows
+
+
+def _counts(d: dict[str, int]) -> str:
+    return " ".join(f"{k}:{v}" for k, v in d.items()) or "-"
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_server_xml(args.config)
+    rows = collect(config, args.timeout)
+    if args.json:
+        print(json.dumps({"instances": rows}, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"ring {' -> '.join(config.ring)}", title_justify="left")
+    for col in ("instance", "address", "state", "incarnation", "successor", "primaries",
+                "backups (by owner)", "orphans (by owner)", "resyncing"):
+        table.add_column(col)
+    for r in rows:
+        alive = r["state"] == "alive"
+        table.add_row(
+            r["id"], r["address"], "[green]alive[/]" if alive else "[red]unreachable[/]",
+            str(r["incarnation"] or "-"), r["successor"] or "-", str(r["primaries"] if alive else "-"),
+            _counts(r["backups"]), _counts(r["orphans"]), "yes" if r["resyncing"] else "")
+    width = None if sys.stdout.isatty() else 160
+    Console(file=sys.stdout, width=width).print(table)
+    down = [r["id"] for r in rows if r["state"] != "alive"]
+    if down:
+        print(f"unreachable: {', '.join(down)} (start it with: ring serve --config {args.config} "
+              f"--local-host {down[0]})")
+    return 0

@@ -1,0 +1,1 @@
+"""The I/O shell of ring: gRPC, NTP, the asyncio driver."""

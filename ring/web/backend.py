@@ -1,0 +1,91 @@
+"""The contract between the HTTP side and whatever holds the sessions.
+
+The middleware (ring.web.wsgi) talks to a SessionBackend and nothing else: the in-process engine
+(ring.io), a local client of the instance on this host, or ring.web.memory in tests. The backend
+sees a session as (id, version, opaque bytes); the middleware owns the encoding (JSON) and the
+cookies. All calls are synchronous and may block for a replication round trip; they are made from
+the WSGI server's worker threads, possibly many at once.
+
+Errors, from ring.errors:
+    load    -> SessionUnavailable        copies unreachable before the deadline (HTTP 503)
+    save    -> SessionTooLarge           data over max_session_size (HTTP 500)
+               SessionUnavailable,       the write is indeterminate: it may or may not have been
+               ReplicationError          applied (HTTP 503, the client retries)
+    invalidate -> SessionUnavailable, ReplicationError (HTTP 503)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+# secrets.token_urlsafe(32): 32 random bytes, base64url without padding, always 43 characters.
+SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def is_session_id(value: str) -> bool:
+    """True when value has the shape of a session id this project issues (not that it exists)."""
+    return SESSION_ID_PATTERN.fullmatch(value) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Locator:
+    """The CLUSTERSESSIONLOCATOR cookie's content: where a session lives. A hint, never trusted."""
+
+    primary: str  # instance id
+    backup: str  # instance id ("" when none)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSession:
+    session_id: str
+    version: int
+    data: bytes  # opaque to the engine; the middleware stores JSON here
+    locator: Locator  # where it lives now (after a possible adoption)
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    version: int
+    locator: Locator
+    replicated: bool  # False when no backup was reachable (counted, logged)
+
+
+@runtime_checkable
+class SessionBackend(Protocol):
+    instance_id: str
+    max_session_size: int
+
+    def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None:
+        """The session, adopted here if another instance held it.
+
+        None: the cluster holds no such session (never issued, invalidated or expired); the
+        middleware then starts a new one under a new id. hint comes from the client's locator
+        cookie, already checked against the member set, and may still be stale.
+        Raises SessionUnavailable when its copies cannot be reached before the deadline.
+        """
+        ...
+
+    def save(
+        self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False
+    ) -> SaveResult:
+        """Store data as the session's next version; return once the successor acknowledged.
+
+        base_version is the version the request loaded, 0 for a new session. touch_only: data is
+        byte-for-byte what was loaded; only the last access changes.
+        Raises SessionTooLarge, SessionUnavailable, ReplicationError.
+        """
+        ...
+
+    def invalidate(self, session_id: str, base_version: int) -> None:
+        """Delete the session everywhere (a tombstone, so it never comes back)."""
+        ...
+
+    def new_session_id(self) -> str:
+        """A fresh id: 256 random bits, secrets.token_urlsafe(32)."""
+        ...
+
+    def replicate_on_read(self) -> bool:
+        """getAttribute-triggers-replication: also save sessions that were only read."""
+        ...

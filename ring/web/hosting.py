@@ -1,0 +1,82 @@
+"""In-process hosting: a WSGI app inside the instance, on waitress, behind the session middleware.
+
+Adds two endpoints for load balancers: `/livez` (the process answers) and `/readyz` (this
+instance can serve its sessions now: its successor answers, or it is alone).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ring.errors import ConfigError
+from ring.web.wsgi import SessionMiddleware
+
+log = logging.getLogger("ring.web")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def import_app(spec: str) -> WSGIApp:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"--app must be MODULE:ATTR (for example ring.demo:app), got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+        app = getattr(module, attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load the application {spec!r}: {exc}") from exc
+    if not callable(app):
+        raise ConfigError(f"{spec!r} is not a WSGI application (not callable)")
+    return app  # type: ignore[no-any-return]
+
+
+def with_health(app: WSGIApp, ready: Callable[[], bool]) -> WSGIApp:
+    def wrapper(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/livez":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"live\n"]
+        if path == "/readyz":
+            ok = ready()
+            start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"ready\n" if ok else b"not ready\n"]
+        return app(environ, start_response)
+
+    return wrapper
+
+
+class HttpServer:
+    """waitress in a background thread."""
+
+    def __init__(self, app: WSGIApp, host: str, port: int, threads: int = 8) -> None:
+        from waitress.server import create_server
+
+        try:
+            self.server = create_server(app, host=host, port=port, threads=threads, ident="ring",
+                                        clear_untrusted_proxy_headers=True, channel_timeout=30)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror or exc}") from exc
+        self.thread = threading.Thread(target=self._run, name="ring-http", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except Exception:  # pragma: no cover - waitress raises on close from another thread
+            pass
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.close()
+        self.server.task_dispatcher.shutdown(timeout=2)
+
+
+def session_app(app: WSGIApp, backend: Any, config: Any) -> WSGIApp:
+    r = config.replication
+    return SessionMiddleware(app, backend, cookie_name=r.session_cookie_name, locator_cookie=r.cookie_name,
+                             key=r.key, members=frozenset(config.ring), secure=r.cookie_secure)
