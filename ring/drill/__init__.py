@@ -1,0 +1,1 @@
+"""Failover drills: a local cluster of real `ring serve` processes, load, faults, a checker."""
