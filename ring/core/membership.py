@@ -5,12 +5,17 @@ peer (a ping, a reply, a batch) is evidence that it is alive. Per peer:
 
     ALIVE   --(silent for failure_timeout)-->  SUSPECT  (ask up to two third instances)
     SUSPECT --(any message, or a third instance still hears it)--> ALIVE
-    SUSPECT --(a third instance confirms the silence, or no third instance exists)--> DEAD
+    SUSPECT --(enough third instances confirm the silence: a majority of the view)--> DEAD
     DEAD    --(a message with a higher incarnation)--> ALIVE (rejoin)
     ALIVE   --(a message with a higher incarnation)--> DEAD then ALIVE (restart we missed)
 
-A suspect with live third instances that do not answer stays SUSPECT: this instance may be the
-isolated one, and it must not declare the rest of the ring dead. A message from a peer declared
+Quorum. A suspect is declared dead only when this instance and the third instances that confirm
+the silence are a majority of the current view (the instances not yet declared dead, the suspect
+included); an even split counts when the confirming side holds the first instance of the view in
+ring order. So an isolated instance, or the minority side of a partition, never re-forms a ring of
+its own: its lease lapses, it stops serving, and on reconnection it is fenced. A two-instance ring
+has no third instance to ask: there the survivor declares alone (availability first, DESIGN 4.6;
+such a ring cannot tell a partition from a crash). A message from a peer declared
 dead at the same incarnation comes from a zombie (a paused process that resumed): it is answered
 with "you are dead" and is not evidence.
 
@@ -179,24 +184,28 @@ class Membership:
             if peer.state is PeerState.SUSPECT:
                 helpers = [
                     n for n, p in self.peers.items()
-                    if n != peer.name and p.state is PeerState.ALIVE
+                    if n != peer.name and p.state is not PeerState.DEAD
                 ]
-                if peer.confirmations or not helpers:
+                if self._quorum_agrees(peer, helpers):
                     deaths.append(peer.name)
-                elif now - peer.indirect_sent_at >= s.ping_interval:
+                elif helpers and now - peer.indirect_sent_at >= s.ping_interval:
                     peer.indirect_sent_at = now
-                    for via in self._pick_helpers(peer.name, helpers):
+                    for via in helpers:
                         self._nonce += 1
                         probes.append(ProbeIntent(via, self._nonce, target=peer.name))
         return probes, deaths
 
     # ------------------------------------------------------------ internals
 
-    def _pick_helpers(self, target: str, helpers: list[str]) -> list[str]:
-        """Up to two third instances, the ones after the target in ring order (deterministic)."""
-        start = self.order.index(target)
-        ring = [self.order[(start + i) % len(self.order)] for i in range(1, len(self.order))]
-        return [n for n in ring if n in helpers][:2]
+    def _quorum_agrees(self, peer: Peer, helpers: list[str]) -> bool:
+        """May `peer` be declared dead? (see Quorum in the module docstring)"""
+        if not helpers:
+            return True  # two-instance view: nobody to ask
+        view = self.alive()  # includes the suspect itself
+        side = {self.me} | (peer.confirmations & set(helpers))
+        if 2 * len(side) > len(view):
+            return True
+        return 2 * len(side) == len(view) and view[0] in side
 
     def _forget_own_pause(self, now: float) -> None:
         for peer in self.peers.values():

@@ -174,9 +174,16 @@ class Node:
             out.append(Rejected(h.sender, type(msg).__name__, "not a member of this ring"))
             return
         heard = self.membership.heard(h.sender, h.incarnation, now)
+        answers_us = in_reply_to is None or in_reply_to.header.incarnation == self.incarnation
         if heard in (Heard.STALE, Heard.ZOMBIE):
+            if isinstance(msg, PingReply) and msg.you_are_dead and answers_us:
+                # both sides declared each other dead (a two-instance split): both rejoin
+                self._fence(now, out)
+                return
             self._answer_zombie(msg, out)
             return
+        if not answers_us:
+            return  # a reply to a request of our previous incarnation: fenced since, ignore
         if heard is Heard.RESTARTED:
             self._peer_restarted(h.sender, out)
         self._view_maybe_changed(now, out)
@@ -250,7 +257,8 @@ class Node:
         if msg.header.sender != self._successor:
             return
         if msg.status is AckStatus.FENCED:
-            self._fence(now, out)
+            if msg.stream == self.outbound.stream:
+                self._fence(now, out)
             return
         if msg.status is not AckStatus.OK:
             if msg.stream == self.outbound.stream:
@@ -305,10 +313,11 @@ class Node:
     # ---- adoption (claimer side)
 
     def _on_ClaimReply(self, msg: ClaimReply, now: float, out: list[Effect]) -> None:
-        if msg.status is ClaimStatus.FENCED:
-            self._fence(now, out)
-            return
         a = self._adoptions.get(msg.claim_id)
+        if msg.status is ClaimStatus.FENCED:
+            if a is not None:
+                self._fence(now, out)
+            return
         if a is None or a.committing or msg.header.sender not in a.candidates:
             return
         a.answers[msg.header.sender] = adopt.ClaimAnswer(msg.status, msg.record)
