@@ -16,8 +16,7 @@ import time
 
 from ring.config import ClusterConfig
 from ring.core import messages as m
-from ring.core.clockskew import verdict
-from ring.core.clockskew import peer_offset
+from ring.core.clockskew import peer_offset, verdict
 from ring.errors import ClockSkewError, ConfigError
 from ring.serverxml import load_server_xml
 
@@ -116,7 +115,10 @@ async def _peer_clock_check(engine: object) -> None:
 
     assert isinstance(engine, Engine) and engine.node is not None
     limit = engine.config.replication.max_clock_skew
-    header = m.Header(engine.me, engine.node.incarnation, 0)
+    # Incarnation 0 marks a clock probe, which peers answer without telling their core. With the
+    # real one, peers would record this process (its incarnation read from the very clock under
+    # test) even when the check then refuses it, and fence every later start whose clock reads lower.
+    header = m.Header(engine.me, 0, 0)
     probes = await asyncio.gather(*(join_probe(p, m.Join(header, time.time()), 1.0)
                                     for p in engine.peers.values()))
     for name, probe in zip(engine.peers, probes, strict=True):

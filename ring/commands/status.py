@@ -29,7 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def collect(config: ClusterConfig, timeout: float = 1.0) -> list[dict[str, Any]]:
     from ring.io._proto import ring_pb2 as pb
     from ring.io._proto import ring_pb2_grpc
+    from ring.io.transport import channel_credentials
 
+    credentials = channel_credentials(config.replication)  # an encrypted ring only speaks mutual TLS
     rows = []
     for name in config.ring:
         spec = config.instance(name)
@@ -37,7 +39,8 @@ def collect(config: ClusterConfig, timeout: float = 1.0) -> list[dict[str, Any]]
                                "incarnation": None, "successor": None, "primaries": None,
                                "backups": {}, "orphans": {}, "resyncing": False}
         try:
-            with grpc.insecure_channel(spec.address) as channel:
+            with (grpc.secure_channel(spec.address, credentials) if credentials is not None
+                  else grpc.insecure_channel(spec.address)) as channel:
                 reply = ring_pb2_grpc.RingStub(channel).Status(pb.StatusRequest(), timeout=timeout)
         except grpc.RpcError:
             rows.append(row)

@@ -33,9 +33,8 @@ from ring.core import (
 from ring.core import messages as m
 from ring.errors import ReplicationError, SessionTooLarge, SessionUnavailable
 from ring.io._proto import ring_pb2 as pb
-from ring.io._proto import ring_pb2_grpc
-from ring.io.service import RingService
-from ring.io.transport import AUTH_METADATA, Peer, auth_token, channel_options
+from ring.io.service import RingService, add_to_server
+from ring.io.transport import AUTH_METADATA, Peer, auth_token, channel_credentials, channel_options
 from ring.web.backend import LoadedSession, Locator, SaveResult
 
 log = logging.getLogger("ring.engine")
@@ -93,11 +92,14 @@ class Engine:
         self._server = grpc.aio.server(
             options=channel_options(self.max_message) + [("grpc.so_reuseport", 0)],
             maximum_concurrent_rpcs=256)
-        ring_pb2_grpc.add_RingServicer_to_server(service, self._server)
-        bind = f"{self.spec.host}:{self.spec.port}"
+        add_to_server(service, self._server)
+        bind = self.spec.address  # [v6]:port for an IPv6 host
         creds = self._server_credentials()
-        port = (self._server.add_secure_port(bind, creds) if creds is not None
-                else self._server.add_insecure_port(bind))
+        try:
+            port = (self._server.add_secure_port(bind, creds) if creds is not None
+                    else self._server.add_insecure_port(bind))
+        except RuntimeError:  # grpc >= 1.5x raises where older versions returned 0
+            port = 0
         if port == 0:
             raise OSError(f"cannot listen on {bind} (in use, or not an address of this host)")
         await self._server.start()
@@ -125,6 +127,7 @@ class Engine:
         for peer in self.peers.values():
             await peer.close()
         if self._server is not None:
+            self.service.end_streams()
             await self._server.stop(grace=0.5)
         for fut in self._futures.values():
             if not fut.done():
@@ -143,11 +146,7 @@ class Engine:
             require_client_auth=True)
 
     def _channel_credentials(self) -> grpc.ChannelCredentials | None:
-        r = self.config.replication
-        if not r.encrypted:
-            return None
-        assert r.tls_cert_file and r.tls_key_file and r.tls_ca_file
-        return grpc.ssl_channel_credentials(_read(r.tls_ca_file), _read(r.tls_key_file), _read(r.tls_cert_file))
+        return channel_credentials(self.config.replication)
 
     # ------------------------------------------------------------ the core
 

@@ -3,18 +3,23 @@
 Admission: every call except Status must come from an address of a cluster member, carry a
 valid `x-ring-auth` token when a key is configured, and decode cleanly; otherwise it is refused
 with a log line (never a session id) and the instance and its data are untouched. Size limits
-are enforced by the server options (max receive message length).
+are enforced by the server options (max receive message length). Requests are parsed here, not
+by grpc (see `add_to_server`), so that bytes which are not protobuf get INVALID_ARGUMENT and one
+warning line instead of an error traceback per call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from ring.core import messages as m
 from ring.errors import ProtocolError
@@ -30,11 +35,14 @@ log = logging.getLogger("ring.service")
 
 
 def peer_ip(context: grpc.aio.ServicerContext) -> str:
-    """'ipv4:127.0.0.1:5555' -> '127.0.0.1'; 'ipv6:[::1]:5555' -> '::1'."""
+    """'ipv4:127.0.0.1:5555' -> '127.0.0.1'; 'ipv6:%5B::1%5D:5555' -> '::1'.
+
+    gRPC percent-encodes the brackets (and a zone's '%') of IPv6 peers: decode before comparing.
+    """
     peer = context.peer() or ""
     kind, _, rest = peer.partition(":")
     if kind == "ipv6":
-        return rest.rsplit(":", 1)[0].strip("[]")
+        return unquote(rest).rsplit(":", 1)[0].strip("[]")
     if kind == "ipv4":
         return rest.rsplit(":", 1)[0]
     return peer
@@ -48,6 +56,8 @@ class RingService(ring_pb2_grpc.RingServicer):
         self.key = key
         self.max_record = max_record
         self.refused = 0
+        self.stopping = False
+        self._streams: set[asyncio.Task[Any]] = set()  # the Replicate calls in progress
 
     async def _refuse(self, context: grpc.aio.ServicerContext, code: grpc.StatusCode, why: str) -> None:
         self.refused += 1
@@ -57,6 +67,8 @@ class RingService(ring_pb2_grpc.RingServicer):
     async def _admit(self, request: Any, context: grpc.aio.ServicerContext) -> m.Message:
         if peer_ip(context) not in self.member_ips:
             await self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, "not a cluster member address")
+        if request is None:
+            await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "malformed: not a protobuf message")
         try:
             msg = codec.decode(request, self.max_record)
         except ProtocolError as exc:
@@ -70,6 +82,12 @@ class RingService(ring_pb2_grpc.RingServicer):
 
     async def _unary(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         msg = await self._admit(request, context)
+        if isinstance(msg, m.Join) and msg.header.incarnation == 0:
+            # A starting instance's clock probe (ring.commands.serve), not an announcement: the
+            # core never sees it, so a process the check then refuses leaves no trace in the ring.
+            node = self.engine.node
+            assert node is not None
+            return codec.encode(m.JoinReply(m.Header(self.engine.me, node.incarnation, node.epoch), time.time()))
         reply = self.engine.handle(msg)
         if reply is None:
             await self._refuse(context, grpc.StatusCode.FAILED_PRECONDITION, "not accepted")
@@ -82,16 +100,67 @@ class RingService(ring_pb2_grpc.RingServicer):
 
     async def Replicate(self, request_iterator: AsyncIterator[pb.Batch],
                         context: grpc.aio.ServicerContext) -> AsyncIterator[pb.BatchAck]:
-        async for request in request_iterator:
-            msg = await self._admit(request, context)
-            if not isinstance(msg, m.Batch):
-                await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "only batches on this stream")
-            reply = self.engine.handle(msg)
-            if reply is not None:
-                yield codec.encode(reply)
+        task = asyncio.current_task()
+        if task is not None:
+            self._streams.add(task)
+        try:
+            async for request in request_iterator:
+                msg = await self._admit(request, context)
+                if not isinstance(msg, m.Batch):
+                    await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "only batches on this stream")
+                reply = self.engine.handle(msg)
+                if reply is not None:
+                    yield codec.encode(reply)
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+            # End it as broken, not finished, so the predecessor re-points at once.
+            context.set_code(grpc.StatusCode.UNAVAILABLE)
+            context.set_details("instance stopping")
+        finally:
+            self._streams.discard(task)  # type: ignore[arg-type]
+
+    def end_streams(self) -> None:
+        """Before the server stops: end every inbound replication stream (they never end on their
+        own, so grpc would cancel them after the grace period and log each as an error)."""
+        self.stopping = True
+        for task in list(self._streams):
+            task.cancel()
 
     async def Status(self, request: pb.StatusRequest, context: grpc.aio.ServicerContext) -> pb.StatusReply:
         return self.engine.status_reply()
+
+
+# method -> (request type, reply type); Replicate is the one stream.
+_METHODS: dict[str, tuple[Any, Any]] = {
+    "Replicate": (pb.Batch, pb.BatchAck), "Ping": (pb.Ping, pb.PingReply),
+    "IndirectPing": (pb.IndirectPing, pb.IndirectPingReply), "Join": (pb.Join, pb.JoinReply),
+    "Claim": (pb.Claim, pb.ClaimReply), "Release": (pb.Release, pb.Done),
+    "DropBackups": (pb.DropBackups, pb.Done), "Status": (pb.StatusRequest, pb.StatusReply),
+}
+
+
+def _parser(request_type: Any) -> Callable[[bytes], Any]:
+    """Parse a request, or None when the bytes are not one (admission refuses None)."""
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return request_type.FromString(raw)
+        except DecodeError:
+            return None
+
+    return parse
+
+
+def add_to_server(service: RingService, server: grpc.aio.Server) -> None:
+    """ring_pb2_grpc.add_RingServicer_to_server, but with requests parsed leniently (see above)."""
+    handlers = {}
+    for name, (request_type, reply_type) in _METHODS.items():
+        make = grpc.stream_stream_rpc_method_handler if name == "Replicate" else grpc.unary_unary_rpc_method_handler
+        handlers[name] = make(getattr(service, name), request_deserializer=_parser(request_type),
+                              response_serializer=reply_type.SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("ring.v1.Ring", handlers),))
+    server.add_registered_method_handlers("ring.v1.Ring", handlers)
 
 
 def _fields(obj: Any) -> dict[str, Any]:

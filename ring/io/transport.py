@@ -31,6 +31,19 @@ def auth_token(key: str, sender: str) -> str:
     return hmac.new(key.encode(), sender.encode(), hashlib.sha256).hexdigest()
 
 
+def channel_credentials(replication: Any) -> grpc.ChannelCredentials | None:
+    """This host's client side of mutual TLS when <encrypted> is true (ring.config.ReplicationSettings)."""
+    if not replication.encrypted:
+        return None
+    return grpc.ssl_channel_credentials(_read(replication.tls_ca_file), _read(replication.tls_key_file),
+                                        _read(replication.tls_cert_file))
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def channel_options(max_message: int) -> list[tuple[str, Any]]:
     return [
         ("grpc.max_send_message_length", max_message),
