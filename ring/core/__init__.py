@@ -6,9 +6,27 @@ are effects the shell carries out in order.
 """
 
 from ring.core.events import (
-    Adopted, Effect, Fenced, Input, Loaded, LoadFailed, LoadRequested, PeerDeclaredDead, PeerJoined,
-    Received, Rejected, Respond, ResyncFinished, ResyncStarted, Send, Tick, Unreachable, ViewChanged,
-    WriteCommitted, WriteFailed, WriteRequested,
+    Adopted,
+    Effect,
+    Fenced,
+    Input,
+    Loaded,
+    LoadFailed,
+    LoadRequested,
+    PeerDeclaredDead,
+    PeerJoined,
+    Received,
+    Rejected,
+    Respond,
+    ResyncFinished,
+    ResyncStarted,
+    Send,
+    Tick,
+    Unreachable,
+    ViewChanged,
+    WriteCommitted,
+    WriteFailed,
+    WriteRequested,
 )
 from ring.core.node import Node, NodeStatus
 from ring.core.settings import CoreSettings

@@ -13,7 +13,9 @@ Quorum. A suspect is declared dead only when this instance and the third instanc
 the silence are a majority of the current view (the instances not yet declared dead, the suspect
 included); an even split counts when the confirming side holds the first instance of the view in
 ring order. So an isolated instance, or the minority side of a partition, never re-forms a ring of
-its own: its lease lapses, it stops serving, and on reconnection it is fenced. A two-instance ring
+its own: its lease lapses, it stops serving, and on reconnection it is fenced. Suspects this process
+never heard from (it restarted after they died) are left out of the view, so a rejoining instance
+can still reach a quorum with the survivors that answer it. A two-instance ring
 has no third instance to ask: there the survivor declares alone (availability first, DESIGN 4.6;
 such a ring cannot tell a partition from a crash). A message from a peer declared
 dead at the same incarnation comes from a zombie (a paused process that resumed): it is answered
@@ -201,8 +203,17 @@ class Membership:
         """May `peer` be declared dead? (see Quorum in the module docstring)"""
         if not helpers:
             return True  # two-instance view: nobody to ask
-        view = self.alive()  # includes the suspect itself
-        side = {self.me} | (peer.confirmations & set(helpers))
+        confirmed = peer.confirmations & set(helpers)
+        if not confirmed:
+            return False  # nobody else notices the silence: this instance may be the isolated one
+        # the view includes the suspect itself, but not other suspects this process never heard
+        # from: a restarted instance starts out believing every peer alive, and peers that died
+        # before it started must not outvote the ones that answer it
+        view = tuple(
+            n for n in self.alive()
+            if n in (self.me, peer.name) or self.peers[n].incarnation or self.peers[n].state is PeerState.ALIVE
+        )
+        side = {self.me} | confirmed
         if 2 * len(side) > len(view):
             return True
         return 2 * len(side) == len(view) and view[0] in side

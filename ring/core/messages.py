@@ -68,6 +68,7 @@ class PingReply:
     nonce: int
     wall_time: float = 0.0
     you_are_dead: bool = False
+    known_incarnation: int = 0  # with you_are_dead: rejoin above this
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class JoinReply:
     wall_time: float = 0.0
     accepted: bool = True
     reason: str = ""
+    known_incarnation: int = 0  # when not accepted: rejoin above this
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,7 @@ class BatchAck:
     seq: int
     status: AckStatus
     reason: str = ""
+    known_incarnation: int = 0  # with FENCED: rejoin above this
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,7 @@ class ClaimReply:
     claim_id: int
     status: ClaimStatus
     record: SessionRecord | None = None
+    known_incarnation: int = 0  # with FENCED: rejoin above this
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,17 +21,50 @@ from dataclasses import dataclass, replace
 
 from ring.core import adoption as adopt
 from ring.core.events import (
-    Adopted, Effect, Fenced, Input, Loaded, LoadFailed, LoadRequested, PeerDeclaredDead, PeerJoined,
-    Received, Rejected, Respond, ResyncFinished, ResyncStarted, Send, Tick, Unreachable, ViewChanged,
-    WriteCommitted, WriteFailed, WriteRequested,
+    Adopted,
+    Effect,
+    Fenced,
+    Input,
+    Loaded,
+    LoadFailed,
+    LoadRequested,
+    PeerDeclaredDead,
+    PeerJoined,
+    Received,
+    Rejected,
+    Respond,
+    ResyncFinished,
+    ResyncStarted,
+    Send,
+    Tick,
+    Unreachable,
+    ViewChanged,
+    WriteCommitted,
+    WriteFailed,
+    WriteRequested,
 )
 from ring.core.membership import Heard, Membership
 from ring.core.messages import (
-    AckStatus, Batch, BatchAck, Claim, ClaimReply, ClaimStatus, Done, DropBackups, Header,
-    IndirectPing, IndirectPingReply, Join, JoinReply, Message, Ping, PingReply, Release,
+    AckStatus,
+    Batch,
+    BatchAck,
+    Claim,
+    ClaimReply,
+    ClaimStatus,
+    Done,
+    DropBackups,
+    Header,
+    IndirectPing,
+    IndirectPingReply,
+    Join,
+    JoinReply,
+    Message,
+    Ping,
+    PingReply,
+    Release,
     SessionRecord,
 )
-from ring.core.replication import Inbound, OutgoingBatch, Outbound
+from ring.core.replication import Inbound, Outbound, OutgoingBatch
 from ring.core.settings import CoreSettings
 from ring.core.store import ADOPTABLE, Copy, Role, SessionStore
 from ring.core.topology import discovery_candidates, successor_of
@@ -178,7 +211,7 @@ class Node:
         if heard in (Heard.STALE, Heard.ZOMBIE):
             if isinstance(msg, PingReply) and msg.you_are_dead and answers_us:
                 # both sides declared each other dead (a two-instance split): both rejoin
-                self._fence(now, out)
+                self._fence(now, out, msg.known_incarnation)
                 return
             self._answer_zombie(msg, out)
             return
@@ -198,17 +231,19 @@ class Node:
         """A message from an instance we declared dead (or an older process): tell it."""
         h = self._header()
         sender = msg.header.sender
+        known = self.membership.incarnation_of(sender)  # the fenced one rejoins above it
         out.append(Rejected(sender, type(msg).__name__, "sender was declared dead (fenced)"))
         if isinstance(msg, Ping):
-            out.append(Respond(PingReply(h, msg.nonce, you_are_dead=True)))
+            out.append(Respond(PingReply(h, msg.nonce, you_are_dead=True, known_incarnation=known)))
         elif isinstance(msg, Batch):
-            out.append(Respond(BatchAck(h, msg.stream, msg.seq, AckStatus.FENCED, "declared dead")))
+            out.append(Respond(BatchAck(h, msg.stream, msg.seq, AckStatus.FENCED, "declared dead", known)))
         elif isinstance(msg, Claim):
-            out.append(Respond(ClaimReply(h, msg.session_id, msg.claim_id, ClaimStatus.FENCED)))
+            out.append(Respond(ClaimReply(h, msg.session_id, msg.claim_id, ClaimStatus.FENCED, None, known)))
         elif isinstance(msg, IndirectPing):
             out.append(Respond(IndirectPingReply(h, msg.target, msg.nonce, reachable=False)))
         elif isinstance(msg, Join):
-            out.append(Respond(JoinReply(h, accepted=False, reason="declared dead: rejoin")))
+            out.append(Respond(JoinReply(h, accepted=False, reason="declared dead: rejoin",
+                                         known_incarnation=known)))
         elif isinstance(msg, Release | DropBackups):
             out.append(Respond(Done(h)))
 
@@ -219,7 +254,7 @@ class Node:
 
     def _on_PingReply(self, msg: PingReply, now: float, out: list[Effect]) -> None:
         if msg.you_are_dead:
-            self._fence(now, out)
+            self._fence(now, out, msg.known_incarnation)
             return
         self.membership.probe_answered(msg.header.sender, msg.nonce)
         self._retry_parked(now, out)
@@ -236,7 +271,7 @@ class Node:
 
     def _on_JoinReply(self, msg: JoinReply, now: float, out: list[Effect]) -> None:
         if not msg.accepted:
-            self._fence(now, out)
+            self._fence(now, out, msg.known_incarnation)
 
     # ---- replication
 
@@ -258,7 +293,7 @@ class Node:
             return
         if msg.status is AckStatus.FENCED:
             if msg.stream == self.outbound.stream:
-                self._fence(now, out)
+                self._fence(now, out, msg.known_incarnation)
             return
         if msg.status is not AckStatus.OK:
             if msg.stream == self.outbound.stream:
@@ -300,6 +335,9 @@ class Node:
         if held.role in ADOPTABLE and held.granted_to not in ("", claimer) and held.granted_until > now:
             return ClaimStatus.BUSY, held.record
         role = Role.HANDED_OVER if held.role is Role.PRIMARY else held.role
+        if held.role is Role.PRIMARY:
+            # no longer ours: a resync still to send must not plant a stale backup of it
+            self.outbound.resync_todo = [r for r in self.outbound.resync_todo if r.session_id != session_id]
         self.store.put(Copy(held.record, role, granted_to=claimer,
                             granted_until=now + self.settings.request_timeout))
         return ClaimStatus.GRANTED, held.record
@@ -316,7 +354,7 @@ class Node:
         a = self._adoptions.get(msg.claim_id)
         if msg.status is ClaimStatus.FENCED:
             if a is not None:
-                self._fence(now, out)
+                self._fence(now, out, msg.known_incarnation)
             return
         if a is None or a.committing or msg.header.sender not in a.candidates:
             return
@@ -437,6 +475,10 @@ class Node:
             out.append(WriteFailed(req.request_id, "session too large"))
             return
         current = latest or (held.record if held is not None else None)
+        if current is not None and current.deleted and not req.deleted:
+            # a concurrent request loaded the session before it was invalidated: never resurrect
+            out.append(WriteFailed(req.request_id, "session was invalidated"))
+            return
         data = current.data if (req.touch_only and current is not None) else req.data
         record = SessionRecord(
             session_id=sid, owner=self.me, version=(current.version if current else 0) + 1,
@@ -531,10 +573,14 @@ class Node:
         else:
             out.append(ResyncStarted(self._successor, len(primaries)))
 
-    def _fence(self, now: float, out: list[Effect]) -> None:
-        """We were declared dead: drop what others have taken over and rejoin."""
+    def _fence(self, now: float, out: list[Effect], known: int = 0) -> None:
+        """We were declared dead: drop what others have taken over and rejoin.
+
+        The new incarnation is above the one the peer knows (`known`), so a process restarted with
+        a lower incarnation (a wall clock stepped back) rejoins in one step instead of a loop.
+        """
         old = self.incarnation
-        self.incarnation += 1
+        self.incarnation = max(self.incarnation, known) + 1
         dropped = self.store.drop_roles((Role.PRIMARY, Role.BACKUP))
         for token, _record in self.outbound.drain_alone():
             if token is not None and token[0] == "write":

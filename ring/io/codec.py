@@ -64,12 +64,12 @@ def encode(msg: m.Message) -> Any:
                         resync=msg.resync, resync_done=msg.resync_done)
     if isinstance(msg, m.BatchAck):
         return pb.BatchAck(header=h, stream=msg.stream, seq=msg.seq, status=_ACK[msg.status],
-                           reason=msg.reason)
+                           reason=msg.reason, known_incarnation=msg.known_incarnation)
     if isinstance(msg, m.Ping):
         return pb.Ping(header=h, nonce=msg.nonce, wall_time=msg.wall_time)
     if isinstance(msg, m.PingReply):
         return pb.PingReply(header=h, nonce=msg.nonce, wall_time=msg.wall_time,
-                            you_are_dead=msg.you_are_dead)
+                            you_are_dead=msg.you_are_dead, known_incarnation=msg.known_incarnation)
     if isinstance(msg, m.IndirectPing):
         return pb.IndirectPing(header=h, target=msg.target, nonce=msg.nonce)
     if isinstance(msg, m.IndirectPingReply):
@@ -77,12 +77,13 @@ def encode(msg: m.Message) -> Any:
     if isinstance(msg, m.Join):
         return pb.Join(header=h, wall_time=msg.wall_time)
     if isinstance(msg, m.JoinReply):
-        return pb.JoinReply(header=h, wall_time=msg.wall_time, accepted=msg.accepted, reason=msg.reason)
+        return pb.JoinReply(header=h, wall_time=msg.wall_time, accepted=msg.accepted, reason=msg.reason,
+                            known_incarnation=msg.known_incarnation)
     if isinstance(msg, m.Claim):
         return pb.Claim(header=h, session_id=msg.session_id, claim_id=msg.claim_id)
     if isinstance(msg, m.ClaimReply):
         reply = pb.ClaimReply(header=h, session_id=msg.session_id, claim_id=msg.claim_id,
-                              status=_CLAIM[msg.status])
+                              status=_CLAIM[msg.status], known_incarnation=msg.known_incarnation)
         if msg.record is not None:
             reply.record.CopyFrom(record_to_pb(msg.record))
         return reply
@@ -103,11 +104,11 @@ def decode(p: Any, max_size: int = 8 << 20) -> m.Message:
     if isinstance(p, pb.BatchAck):
         if p.status not in _ACK_BACK:
             raise ProtocolError("batch ack with an unknown status")
-        return m.BatchAck(h, p.stream, p.seq, _ACK_BACK[p.status], p.reason)
+        return m.BatchAck(h, p.stream, p.seq, _ACK_BACK[p.status], p.reason, p.known_incarnation)
     if isinstance(p, pb.Ping):
         return m.Ping(h, p.nonce, p.wall_time)
     if isinstance(p, pb.PingReply):
-        return m.PingReply(h, p.nonce, p.wall_time, p.you_are_dead)
+        return m.PingReply(h, p.nonce, p.wall_time, p.you_are_dead, p.known_incarnation)
     if isinstance(p, pb.IndirectPing):
         return m.IndirectPing(h, p.target, p.nonce)
     if isinstance(p, pb.IndirectPingReply):
@@ -115,7 +116,7 @@ def decode(p: Any, max_size: int = 8 << 20) -> m.Message:
     if isinstance(p, pb.Join):
         return m.Join(h, p.wall_time)
     if isinstance(p, pb.JoinReply):
-        return m.JoinReply(h, p.wall_time, p.accepted, p.reason)
+        return m.JoinReply(h, p.wall_time, p.accepted, p.reason, p.known_incarnation)
     if isinstance(p, pb.Claim):
         if not p.session_id or len(p.session_id) > MAX_ID_LENGTH:
             raise ProtocolError("claim without a valid session id")
@@ -124,7 +125,7 @@ def decode(p: Any, max_size: int = 8 << 20) -> m.Message:
         if p.status not in _CLAIM_BACK:
             raise ProtocolError("claim reply with an unknown status")
         record = record_from_pb(p.record, max_size) if p.HasField("record") else None
-        return m.ClaimReply(h, p.session_id, p.claim_id, _CLAIM_BACK[p.status], record)
+        return m.ClaimReply(h, p.session_id, p.claim_id, _CLAIM_BACK[p.status], record, p.known_incarnation)
     if isinstance(p, pb.Release):
         return m.Release(h, p.session_id, p.version)
     if isinstance(p, pb.DropBackups):

@@ -80,18 +80,20 @@ class Batch(_message.Message):
     def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., seq: _Optional[int] = ..., records: _Optional[_Iterable[_Union[SessionRecord, _Mapping]]] = ..., resync: _Optional[bool] = ..., resync_done: _Optional[bool] = ..., stream: _Optional[int] = ...) -> None: ...
 
 class BatchAck(_message.Message):
-    __slots__ = ("header", "seq", "status", "reason", "stream")
+    __slots__ = ("header", "seq", "status", "reason", "stream", "known_incarnation")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_INCARNATION_FIELD_NUMBER: _ClassVar[int]
     header: Header
     seq: int
     status: AckStatus
     reason: str
     stream: int
-    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., seq: _Optional[int] = ..., status: _Optional[_Union[AckStatus, str]] = ..., reason: _Optional[str] = ..., stream: _Optional[int] = ...) -> None: ...
+    known_incarnation: int
+    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., seq: _Optional[int] = ..., status: _Optional[_Union[AckStatus, str]] = ..., reason: _Optional[str] = ..., stream: _Optional[int] = ..., known_incarnation: _Optional[int] = ...) -> None: ...
 
 class Ping(_message.Message):
     __slots__ = ("header", "nonce", "wall_time")
@@ -104,16 +106,18 @@ class Ping(_message.Message):
     def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., nonce: _Optional[int] = ..., wall_time: _Optional[float] = ...) -> None: ...
 
 class PingReply(_message.Message):
-    __slots__ = ("header", "nonce", "wall_time", "you_are_dead")
+    __slots__ = ("header", "nonce", "wall_time", "you_are_dead", "known_incarnation")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     WALL_TIME_FIELD_NUMBER: _ClassVar[int]
     YOU_ARE_DEAD_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_INCARNATION_FIELD_NUMBER: _ClassVar[int]
     header: Header
     nonce: int
     wall_time: float
     you_are_dead: bool
-    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., nonce: _Optional[int] = ..., wall_time: _Optional[float] = ..., you_are_dead: _Optional[bool] = ...) -> None: ...
+    known_incarnation: int
+    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., nonce: _Optional[int] = ..., wall_time: _Optional[float] = ..., you_are_dead: _Optional[bool] = ..., known_incarnation: _Optional[int] = ...) -> None: ...
 
 class IndirectPing(_message.Message):
     __slots__ = ("header", "target", "nonce")
@@ -146,16 +150,18 @@ class Join(_message.Message):
     def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., wall_time: _Optional[float] = ...) -> None: ...
 
 class JoinReply(_message.Message):
-    __slots__ = ("header", "wall_time", "accepted", "reason")
+    __slots__ = ("header", "wall_time", "accepted", "reason", "known_incarnation")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     WALL_TIME_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_INCARNATION_FIELD_NUMBER: _ClassVar[int]
     header: Header
     wall_time: float
     accepted: bool
     reason: str
-    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., wall_time: _Optional[float] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+    known_incarnation: int
+    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., wall_time: _Optional[float] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., known_incarnation: _Optional[int] = ...) -> None: ...
 
 class Claim(_message.Message):
     __slots__ = ("header", "session_id", "claim_id")
@@ -168,18 +174,20 @@ class Claim(_message.Message):
     def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., session_id: _Optional[str] = ..., claim_id: _Optional[int] = ...) -> None: ...
 
 class ClaimReply(_message.Message):
-    __slots__ = ("header", "session_id", "claim_id", "status", "record")
+    __slots__ = ("header", "session_id", "claim_id", "status", "record", "known_incarnation")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     RECORD_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_INCARNATION_FIELD_NUMBER: _ClassVar[int]
     header: Header
     session_id: str
     claim_id: int
     status: ClaimStatus
     record: SessionRecord
-    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., session_id: _Optional[str] = ..., claim_id: _Optional[int] = ..., status: _Optional[_Union[ClaimStatus, str]] = ..., record: _Optional[_Union[SessionRecord, _Mapping]] = ...) -> None: ...
+    known_incarnation: int
+    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., session_id: _Optional[str] = ..., claim_id: _Optional[int] = ..., status: _Optional[_Union[ClaimStatus, str]] = ..., record: _Optional[_Union[SessionRecord, _Mapping]] = ..., known_incarnation: _Optional[int] = ...) -> None: ...
 
 class Release(_message.Message):
     __slots__ = ("header", "session_id", "version")
