@@ -85,6 +85,7 @@ class Membership:
         }
         self._last_tick = now
         self._nonce = 0
+        self.changes = 0  # grows whenever the set of instances believed alive may have changed
 
     # ------------------------------------------------------------ queries
 
@@ -129,6 +130,8 @@ class Membership:
             restarted = True
         peer.incarnation = incarnation
         peer.last_heard = max(peer.last_heard, now)
+        if peer.state is PeerState.DEAD:
+            self.changes += 1
         peer.state = PeerState.ALIVE
         peer.confirmations.clear()
         return Heard.RESTARTED if restarted else Heard.FRESH
@@ -161,6 +164,7 @@ class Membership:
         peer = self.peers[name]
         peer.state = PeerState.DEAD
         peer.confirmations.clear()
+        self.changes += 1
         return peer.incarnation
 
     def tick(self, now: float) -> tuple[list[ProbeIntent], list[str]]:

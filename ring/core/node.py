@@ -18,6 +18,7 @@ monotonic clock: a wall-clock jump at runtime changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ring.core import adoption as adopt
 from ring.core.events import (
@@ -126,6 +127,7 @@ class Node:
         self._drop_sent: dict[str, float] = {}
         self._adoption_plans: dict[int, tuple[adopt.Decision, adopt.PendingAdoption]] = {}
         self._successor_restarted = False
+        self._seen_changes = 0
 
     # ================================================================ public
 
@@ -157,6 +159,24 @@ class Node:
             unreplicated_writes=self.unreplicated_writes, pending_writes=self.outbound.pending_count(),
             peers={n: (p.state.value, p.incarnation) for n, p in self.membership.peers.items()},
         )
+
+    def peek_primary(self, session_id: str, now: float) -> SessionRecord | None:
+        """The record when this instance can serve `session_id` right now without a step: a live
+        primary, no write of it in flight, the lease valid. None: go through `step`.
+
+        Reads only (single dict lookups), so the shell may call it from a request thread while the
+        loop thread steps the node: the answer is the state at one instant of the loop.
+        """
+        held = self.store.get(session_id)
+        if held is None or held.role is not Role.PRIMARY or held.record.deleted:
+            return None
+        if session_id in self._pending or not self.lease_valid(now):
+            return None
+        return held.record
+
+    @property
+    def successor(self) -> str | None:
+        return self._successor
 
     def lease_valid(self, now: float) -> bool:
         return self.membership.lease_valid(self._successor, now)
@@ -224,8 +244,7 @@ class Node:
             if isinstance(in_reply_to, DropBackups) and self.outbound.drops_due.get(h.sender) == in_reply_to.stream:
                 del self.outbound.drops_due[h.sender]
             return
-        handler = getattr(self, "_on_" + type(msg).__name__)
-        handler(msg, now, out)
+        self._handlers[type(msg)](self, msg, now, out)
 
     def _answer_zombie(self, msg: Message, out: list[Effect]) -> None:
         """A message from an instance we declared dead (or an older process): tell it."""
@@ -322,7 +341,9 @@ class Node:
         out.append(Respond(ClaimReply(self._header(), msg.session_id, msg.claim_id, status, record)))
 
     def _grant(self, session_id: str, claimer: str, now: float) -> tuple[ClaimStatus, SessionRecord | None]:
-        if self._pending.get(session_id):
+        if self._pending.get(session_id) or self._unacknowledged(session_id):
+            # a write in flight, or a copy on its way to our successor: once it lands there it is
+            # a backup the claimer must see (and release), so wait for the acknowledgement
             return ClaimStatus.BUSY, None
         held = self.store.get(session_id)
         if held is None:
@@ -341,6 +362,11 @@ class Node:
         self.store.put(Copy(held.record, role, granted_to=claimer,
                             granted_until=now + self.settings.request_timeout))
         return ClaimStatus.GRANTED, held.record
+
+    def _unacknowledged(self, session_id: str) -> bool:
+        f = self.outbound.in_flight
+        return (f is not None and any(r.session_id == session_id for r in f.records)) or any(
+            r.session_id == session_id for _, r in self.outbound.queue)
 
     def _on_Release(self, msg: Release, now: float, out: list[Effect]) -> None:
         held = self.store.get(msg.session_id)
@@ -431,7 +457,7 @@ class Node:
             return
         if d.verdict is adopt.Verdict.GONE:
             del self._adoptions[a.claim_id]
-            self._release(a.session_id, d.top_version, d.holders, out)
+            self._release(a.session_id, d.top_version, d.holders + tuple(a.candidates), out)
             self.store.remove(a.session_id)
             out.append(Loaded(a.request_id, None, self.me, self._successor or ""))
             return
@@ -447,7 +473,9 @@ class Node:
         out.append(LoadFailed(a.request_id, reason))
 
     def _release(self, session_id: str, version: int, holders: tuple[str, ...], out: list[Effect]) -> None:
-        for peer in holders:
+        """Every candidate, not only those that answered with a copy: a backup may have landed
+        on one after it answered NOT_FOUND (Release drops only copies no newer than `version`)."""
+        for peer in dict.fromkeys(holders):
             if peer != self.me:
                 out.append(Send(peer, Release(self._header(), session_id, version)))
 
@@ -527,7 +555,7 @@ class Node:
                 if plan is None or a is None:
                     continue
                 d, _ = plan
-                self._release(sid, d.top_version, d.holders, out)
+                self._release(sid, d.top_version, d.holders + tuple(a.candidates), out)
                 out.append(Adopted(sid, d.best_from or self.me, record.version))
                 out.append(Loaded(a.request_id, None if record.deleted else record, self.me,
                                   self._successor or ""))
@@ -552,9 +580,12 @@ class Node:
         out.append(PeerJoined(peer, self.membership.incarnation_of(peer)))
 
     def _view_maybe_changed(self, now: float, out: list[Effect]) -> None:
-        alive = self.membership.alive()
         restarted = self._successor_restarted
+        if self.membership.changes == self._seen_changes and not restarted:
+            return  # the common case: nothing to recompute on an ordinary message
+        self._seen_changes = self.membership.changes
         self._successor_restarted = False
+        alive = self.membership.alive()
         if alive == self._alive and not restarted:
             return
         self._alive = alive
@@ -614,4 +645,13 @@ class Node:
 
     def _header(self) -> Header:
         return Header(self.me, self.incarnation, self.epoch)
+
+    _handlers: dict[type, Any] = {}
+
+
+Node._handlers = {
+    kind: getattr(Node, "_on_" + kind.__name__)
+    for kind in (Ping, PingReply, IndirectPing, IndirectPingReply, Join, JoinReply, Batch, BatchAck,
+                 Claim, ClaimReply, Release, DropBackups)
+}
 

@@ -13,22 +13,40 @@ it hands each call to the loop and waits for the core's answer.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import secrets
 import socket
+import threading
 import time
-from collections.abc import Awaitable
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
 from ring.config import ClusterConfig
 from ring.core import (
-    Adopted, Effect, Fenced, Input, Loaded, LoadFailed, LoadRequested, Node, PeerDeclaredDead,
-    PeerJoined, Received, Rejected, Respond, ResyncFinished, ResyncStarted, Send, Tick, ViewChanged,
-    WriteCommitted, WriteFailed, WriteRequested,
+    Adopted,
+    Effect,
+    Fenced,
+    Input,
+    Loaded,
+    LoadFailed,
+    LoadRequested,
+    Node,
+    PeerDeclaredDead,
+    PeerJoined,
+    Received,
+    Rejected,
+    Respond,
+    ResyncFinished,
+    ResyncStarted,
+    Send,
+    Tick,
+    ViewChanged,
+    WriteCommitted,
+    WriteFailed,
+    WriteRequested,
 )
 from ring.core import messages as m
 from ring.errors import ReplicationError, SessionTooLarge, SessionUnavailable
@@ -40,7 +58,6 @@ from ring.web.backend import LoadedSession, Locator, SaveResult
 log = logging.getLogger("ring.engine")
 
 TICK_SECONDS = 0.05
-T = TypeVar("T")
 
 
 def resolve_ips(host: str) -> set[str]:
@@ -62,13 +79,17 @@ class Engine:
         self.node: Node | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.peers: dict[str, Peer] = {}
-        self._futures: dict[int, asyncio.Future[Effect]] = {}
+        self._futures: dict[int, Any] = {}  # asyncio or concurrent futures
         self._next_request = 0
         self._server: grpc.aio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._event_log = open(event_log, "a", buffering=1) if event_log else None  # noqa: SIM115
         self.stats = {"writes": 0, "loads": 0, "adoptions": 0, "unreplicated": 0, "failed": 0}
         self.fenced_at = -1e18
+        self._intake: list[tuple[Any, concurrent.futures.Future[Effect]]] = []
+        self._intake_lock = threading.Lock()
+        self._intake_scheduled = False
+        self._unreplicated_logged = -1e18
         self.max_message = 2 * self.settings.batch_max_bytes + 2 * self.settings.max_session_size + (1 << 16)
 
     # ------------------------------------------------------------ lifecycle
@@ -179,7 +200,8 @@ class Engine:
             elif isinstance(e, Loaded | LoadFailed | WriteCommitted | WriteFailed):
                 fut = self._futures.pop(e.request_id, None)
                 if fut is not None and not fut.done():
-                    fut.set_result(e)
+                    fut.set_result(e)  # an asyncio future, or a thread's concurrent future
+                    self._count(e)
             else:
                 self._ring_event(e)
         return reply
@@ -216,6 +238,48 @@ class Engine:
             fields.update(mono=time.monotonic(), wall=time.time(), instance=self.me, event=kind)
             self._event_log.write(json.dumps(fields) + "\n")
 
+    # ------------------------------------------------------------ requests (thread side)
+
+    def submit(self, make: Any) -> concurrent.futures.Future[Effect]:
+        """From any thread: hand a request to the core, get a future of its outcome.
+
+        Requests from many threads are coalesced: the loop is woken once per burst (one
+        self-pipe write), and drains everything queued meanwhile in one go, which is what lets
+        the core group-commit them into one batch.
+        """
+        assert self.loop is not None
+        fut: concurrent.futures.Future[Effect] = concurrent.futures.Future()
+        with self._intake_lock:
+            self._intake.append((make, fut))
+            wake = not self._intake_scheduled
+            self._intake_scheduled = True
+        if wake:
+            self.loop.call_soon_threadsafe(self._drain_intake)
+        return fut
+
+    def _drain_intake(self) -> None:
+        with self._intake_lock:
+            self._intake_scheduled = False
+            batch, self._intake = self._intake, []
+        for make, fut in batch:
+            self._next_request += 1
+            self._futures[self._next_request] = fut
+            self.deliver(make(self._next_request))
+
+    def _count(self, e: Effect) -> None:
+        if isinstance(e, LoadFailed | WriteFailed):
+            self.stats["failed"] += 1
+        elif isinstance(e, WriteCommitted):
+            self.stats["writes"] += 1
+            if not e.replicated:
+                self.stats["unreplicated"] += 1
+                if self._unreplicated_logged + 10.0 < time.monotonic():
+                    self._unreplicated_logged = time.monotonic()
+                    log.warning("writes acknowledged without a backup (no successor reachable); "
+                                "%d so far", self.stats["unreplicated"])
+        else:
+            self.stats["loads"] += 1
+
     # ------------------------------------------------------------ requests (loop side)
 
     def _request(self, make: Any) -> asyncio.Future[Effect]:
@@ -227,7 +291,6 @@ class Engine:
         return fut
 
     async def load(self, session_id: str, hint: Locator | None) -> Loaded | LoadFailed:
-        self.stats["loads"] += 1
         p, b = (hint.primary, hint.backup) if hint is not None else ("", "")
         result = await self._request(lambda rid: LoadRequested(rid, session_id, p, b))
         assert isinstance(result, Loaded | LoadFailed)
@@ -235,13 +298,9 @@ class Engine:
 
     async def write(self, session_id: str, base_version: int, data: bytes, *, deleted: bool = False,
                     touch_only: bool = False) -> WriteCommitted | WriteFailed:
-        self.stats["writes"] += 1
         result = await self._request(
             lambda rid: WriteRequested(rid, session_id, base_version, data, deleted, touch_only))
         assert isinstance(result, WriteCommitted | WriteFailed)
-        if isinstance(result, WriteCommitted) and not result.replicated:
-            self.stats["unreplicated"] += 1
-            log.warning("write acknowledged without a backup (no successor reachable)")
         return result
 
     # ------------------------------------------------------------ status
@@ -276,20 +335,26 @@ class EngineBackend:
         self.loop = engine.loop
         self.instance_id = engine.me
         self.max_session_size = engine.settings.max_session_size
-        self._wait = engine.settings.request_timeout + 2.0
+        self._timeout = engine.settings.request_timeout + 2.0
 
-    def _run(self, coro: Awaitable[T]) -> T:
-        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+    def _wait(self, fut: concurrent.futures.Future[Effect]) -> Effect:
         try:
-            return fut.result(self._wait)
-        except FutureTimeout as exc:
-            fut.cancel()
+            return fut.result(self._timeout)
+        except concurrent.futures.TimeoutError as exc:
             raise SessionUnavailable("the instance did not answer in time") from exc
 
     def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None:
-        result = self._run(self.engine.load(session_id, hint))
+        node = self.engine.node
+        assert node is not None
+        record = node.peek_primary(session_id, time.monotonic())
+        if record is not None:  # ours and servable: no hop to the loop
+            return LoadedSession(session_id, record.version, record.data,
+                                 Locator(self.engine.me, node.successor or ""))
+        p, b = (hint.primary, hint.backup) if hint is not None else ("", "")
+        result = self._wait(self.engine.submit(lambda rid: LoadRequested(rid, session_id, p, b)))
         if isinstance(result, LoadFailed):
             raise SessionUnavailable(result.reason)
+        assert isinstance(result, Loaded)
         if result.record is None:
             return None
         return LoadedSession(session_id, result.record.version, result.record.data,
@@ -298,13 +363,16 @@ class EngineBackend:
     def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False) -> SaveResult:
         if len(data) > self.max_session_size:
             raise SessionTooLarge(f"session of {len(data)} bytes exceeds max-session-size")
-        result = self._run(self.engine.write(session_id, base_version, data, touch_only=touch_only))
+        result = self._wait(self.engine.submit(
+            lambda rid: WriteRequested(rid, session_id, base_version, data, False, touch_only)))
         if isinstance(result, WriteFailed):
             raise ReplicationError(result.reason)
+        assert isinstance(result, WriteCommitted)
         return SaveResult(result.version, Locator(result.primary, result.backup), result.replicated)
 
     def invalidate(self, session_id: str, base_version: int) -> None:
-        result = self._run(self.engine.write(session_id, base_version, b"", deleted=True))
+        result = self._wait(self.engine.submit(
+            lambda rid: WriteRequested(rid, session_id, base_version, b"", True)))
         if isinstance(result, WriteFailed):
             raise ReplicationError(result.reason)
 

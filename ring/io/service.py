@@ -64,8 +64,11 @@ class RingService(ring_pb2_grpc.RingServicer):
         log.warning("refused a call from %s: %s", context.peer(), why)
         await context.abort(code, why)
 
-    async def _admit(self, request: Any, context: grpc.aio.ServicerContext) -> m.Message:
-        if peer_ip(context) not in self.member_ips:
+    async def _admit(self, request: Any, context: grpc.aio.ServicerContext, *,
+                     sender_checked: str = "") -> m.Message:
+        """Address, shape and key checks; `sender_checked`: a stream already admitted this sender
+        (address and key are checked once per stream, the shape of every message)."""
+        if not sender_checked and peer_ip(context) not in self.member_ips:
             await self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, "not a cluster member address")
         if request is None:
             await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "malformed: not a protobuf message")
@@ -74,7 +77,10 @@ class RingService(ring_pb2_grpc.RingServicer):
         except ProtocolError as exc:
             await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, f"malformed: {exc}")
             raise AssertionError("unreachable") from exc
-        if self.key is not None:
+        if sender_checked:
+            if msg.header.sender != sender_checked:
+                await self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, "sender changed on a stream")
+        elif self.key is not None:
             token = dict(context.invocation_metadata() or ()).get(AUTH_METADATA, "")
             if not hmac.compare_digest(str(token), auth_token(self.key, msg.header.sender)):
                 await self._refuse(context, grpc.StatusCode.UNAUTHENTICATED, "bad or missing cluster key")
@@ -104,8 +110,10 @@ class RingService(ring_pb2_grpc.RingServicer):
         if task is not None:
             self._streams.add(task)
         try:
+            sender = ""
             async for request in request_iterator:
-                msg = await self._admit(request, context)
+                msg = await self._admit(request, context, sender_checked=sender)
+                sender = msg.header.sender
                 if not isinstance(msg, m.Batch):
                     await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "only batches on this stream")
                 reply = self.engine.handle(msg)
