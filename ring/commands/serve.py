@@ -90,7 +90,11 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
             from ring.web.hosting import HttpServer, import_app, session_app, with_health
 
             app = import_app(app_spec)
-            wrapped = with_health(session_app(app, EngineBackend(engine), config), engine.ready)
+            from ring.io.metrics import registry_for, render
+
+            registry = registry_for(engine)
+            wrapped = with_health(session_app(app, EngineBackend(engine), config), engine.ready,
+                                  lambda: render(registry))
             server = HttpServer(wrapped, http[0], http[1], threads)
             server.start()
             log.info("serving %s on http://%s:%d", app_spec, http[0], http[1])

@@ -1,7 +1,8 @@
 """In-process hosting: a WSGI app inside the instance, on waitress, behind the session middleware.
 
 Adds two endpoints for load balancers: `/livez` (the process answers) and `/readyz` (this
-instance can serve its sessions now: its successor answers, or it is alone).
+instance can serve its sessions now: its successor answers, or it is alone), and `/metrics`
+(Prometheus text format: saves, adoptions, unreplicated writes, copies held, peers).
 """
 
 from __future__ import annotations
@@ -34,9 +35,13 @@ def import_app(spec: str) -> WSGIApp:
     return app  # type: ignore[no-any-return]
 
 
-def with_health(app: WSGIApp, ready: Callable[[], bool]) -> WSGIApp:
+def with_health(app: WSGIApp, ready: Callable[[], bool],
+                metrics: Callable[[], bytes] | None = None) -> WSGIApp:
     def wrapper(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path == "/metrics" and metrics is not None:
+            start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
+            return [metrics()]
         if path == "/livez":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"live\n"]

@@ -93,3 +93,12 @@ def test_clock_skew_refuses_to_join_and_small_skew_joins(tmp_path: Path) -> None
         assert c.wait_ready("c", DEADLINE), f"c did not join with 0.3 s of skew; see {c.instances['c'].log_path}"
         wait_for(c.ring_healed, "the ring a -> b -> c to form")
     assert_no_tracebacks(c)
+
+
+def test_metrics_endpoint_reports_the_ring(cluster4) -> None:  # noqa: ANN001 - fixture from conftest
+    """/metrics answers in Prometheus text format, with counts but never a session id."""
+    import urllib.request
+
+    with urllib.request.urlopen(cluster4.instances["a"].url + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    assert "ring_primaries" in text and "ring_peer_alive" in text and "ring_lease_valid" in text
