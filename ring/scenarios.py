@@ -134,8 +134,10 @@ class _Narrator:
             backup = effect.successor or "nobody (alone: its writes are unreplicated)"
             return f"view {effect.epoch}: alive {','.join(effect.alive)}; backs up to {backup}"
         if isinstance(effect, PeerDeclaredDead):
-            if effect.incarnation == 0:  # noticed through a higher incarnation
+            if effect.restarted:  # noticed through a higher incarnation
                 what = f"{effect.peer} restarted"
+            elif effect.incarnation == 0:
+                what = f"declares {effect.peer} dead (never heard from it since starting)"
             else:
                 what = f"declares {effect.peer} dead (incarnation {effect.incarnation})"
             return what + (f"; keeps {effect.orphans} of its backups as orphans" if effect.orphans else "")

@@ -115,8 +115,9 @@ class ViewChanged:
 @dataclass(frozen=True, slots=True)
 class PeerDeclaredDead:
     peer: str
-    incarnation: int
+    incarnation: int  # the incarnation declared dead (0: never heard from it)
     orphans: int  # how many of its backups this instance now keeps as read-only orphans
+    restarted: bool = False  # noticed through a message with a higher incarnation
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,7 +188,7 @@ class Node:
     # ================================================================ time
 
     def _on_tick(self, now: float, out: list[Effect]) -> None:
-        probes, deaths = self.membership.tick(now)
+        probes, deaths = self.membership.tick(now, self._successor)
         for p in probes:
             if p.target:
                 out.append(Send(p.to, IndirectPing(self._header(), p.target, p.nonce)))
@@ -226,6 +226,7 @@ class Node:
         if h.sender == self.me or h.sender not in self.membership.peers:
             out.append(Rejected(h.sender, type(msg).__name__, "not a member of this ring"))
             return
+        known_before = self.membership.incarnation_of(h.sender)
         heard = self.membership.heard(h.sender, h.incarnation, now)
         answers_us = in_reply_to is None or in_reply_to.header.incarnation == self.incarnation
         if heard in (Heard.STALE, Heard.ZOMBIE):
@@ -238,7 +239,7 @@ class Node:
         if not answers_us:
             return  # a reply to a request of our previous incarnation: fenced since, ignore
         if heard is Heard.RESTARTED:
-            self._peer_restarted(h.sender, out)
+            self._peer_restarted(h.sender, known_before, out)
         self._view_maybe_changed(now, out)
         if isinstance(msg, Done):
             if isinstance(in_reply_to, DropBackups) and self.outbound.drops_due.get(h.sender) == in_reply_to.stream:
@@ -457,7 +458,7 @@ class Node:
             return
         if d.verdict is adopt.Verdict.GONE:
             del self._adoptions[a.claim_id]
-            self._release(a.session_id, d.top_version, d.holders + tuple(a.candidates), out)
+            self._release(a.session_id, d.top_version, d.holders + self._backup_of(d), out)
             self.store.remove(a.session_id)
             out.append(Loaded(a.request_id, None, self.me, self._successor or ""))
             return
@@ -472,9 +473,15 @@ class Node:
         self._adoptions.pop(a.claim_id, None)
         out.append(LoadFailed(a.request_id, reason))
 
+    def _backup_of(self, d: adopt.Decision) -> tuple[str, ...]:
+        """The successor of a primary that handed its session over: its backup may have landed
+        there after that instance answered NOT_FOUND, so it is released too."""
+        if d.best is None or not d.best_from or d.best.owner != d.best_from:
+            return ()
+        successor = successor_of(d.best_from, self.order, self._alive)
+        return (successor,) if successor else ()
+
     def _release(self, session_id: str, version: int, holders: tuple[str, ...], out: list[Effect]) -> None:
-        """Every candidate, not only those that answered with a copy: a backup may have landed
-        on one after it answered NOT_FOUND (Release drops only copies no newer than `version`)."""
         for peer in dict.fromkeys(holders):
             if peer != self.me:
                 out.append(Send(peer, Release(self._header(), session_id, version)))
@@ -555,7 +562,7 @@ class Node:
                 if plan is None or a is None:
                     continue
                 d, _ = plan
-                self._release(sid, d.top_version, d.holders + tuple(a.candidates), out)
+                self._release(sid, d.top_version, d.holders + self._backup_of(d), out)
                 out.append(Adopted(sid, d.best_from or self.me, record.version))
                 out.append(Loaded(a.request_id, None if record.deleted else record, self.me,
                                   self._successor or ""))
@@ -569,14 +576,14 @@ class Node:
         self.inbound.forget(peer)
         out.append(PeerDeclaredDead(peer, incarnation, orphans))
 
-    def _peer_restarted(self, peer: str, out: list[Effect]) -> None:
+    def _peer_restarted(self, peer: str, old_incarnation: int, out: list[Effect]) -> None:
         """A higher incarnation: the old process is gone (its backups become orphans)."""
         orphans = self.store.orphan_backups_of(peer)
         self.inbound.forget(peer)
         if peer == self._successor:
             self._successor_restarted = True  # its copies of ours are gone: resync
         if orphans:
-            out.append(PeerDeclaredDead(peer, 0, orphans))
+            out.append(PeerDeclaredDead(peer, old_incarnation, orphans, restarted=True))
         out.append(PeerJoined(peer, self.membership.incarnation_of(peer)))
 
     def _view_maybe_changed(self, now: float, out: list[Effect]) -> None:
