@@ -152,9 +152,10 @@ class Membership:
         if peer is None or peer.state is not PeerState.SUSPECT:
             return
         if reachable:
-            # a third instance hears it: our link is the problem, not the peer
+            # a third instance hears it: our link is the problem, not the peer. Second-hand news
+            # does not move `last_heard`: `still_hears` reports first-hand contact only, or two
+            # instances could keep vouching for a dead one to each other forever
             peer.state = PeerState.ALIVE
-            peer.last_heard = now
             peer.confirmations.clear()
         else:
             peer.confirmations.add(via)
@@ -181,7 +182,10 @@ class Membership:
             self._forget_own_pause(now)
         self._last_tick = now
         for peer in self.peers.values():
-            quiet = peer.name == lease_peer or now - peer.last_heard >= s.ping_interval
+            # every peer still gets a request at least every other interval: a peer that
+            # wrongly holds us dead can only tell us so in answer to one of our requests
+            quiet = (peer.name == lease_peer or now - peer.last_heard >= s.ping_interval
+                     or now - peer.last_ping_sent >= 2 * s.ping_interval)
             if quiet and now - peer.last_ping_sent >= s.ping_interval:
                 self._nonce += 1
                 peer.last_ping_sent = now
@@ -227,6 +231,10 @@ class Membership:
         if 2 * len(side) > len(view):
             return True
         return 2 * len(side) == len(view) and view[0] in side
+
+    def start_over(self, now: float) -> None:
+        """After being fenced: this instance was the odd one out, so its suspicions are void."""
+        self._forget_own_pause(now)
 
     def _forget_own_pause(self, now: float) -> None:
         for peer in self.peers.values():

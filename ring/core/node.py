@@ -260,7 +260,8 @@ class Node:
         elif isinstance(msg, Claim):
             out.append(Respond(ClaimReply(h, msg.session_id, msg.claim_id, ClaimStatus.FENCED, None, known)))
         elif isinstance(msg, IndirectPing):
-            out.append(Respond(IndirectPingReply(h, msg.target, msg.nonce, reachable=False)))
+            # never help a zombie declare anyone dead
+            out.append(Respond(IndirectPingReply(h, msg.target, msg.nonce, reachable=True)))
         elif isinstance(msg, Join):
             out.append(Respond(JoinReply(h, accepted=False, reason="declared dead: rejoin",
                                          known_incarnation=known)))
@@ -619,6 +620,7 @@ class Node:
         """
         old = self.incarnation
         self.incarnation = max(self.incarnation, known) + 1
+        self.membership.start_over(now)
         dropped = self.store.drop_roles((Role.PRIMARY, Role.BACKUP))
         for token, _record in self.outbound.drain_alone():
             if token is not None and token[0] == "write":
