@@ -49,9 +49,11 @@ class PendingAdoption:
     local: ClaimAnswer | None = None
     retry_at: float | None = None  # set while waiting to claim again
     committing: bool = False  # the adopted version is on its way to our successor
+    round_started: float = 0.0
+    asked: list[str] = field(default_factory=list)  # this round's candidates (the live ones)
 
     def complete(self) -> bool:
-        return all(c in self.answers for c in self.candidates)
+        return all(c in self.answers for c in self.asked)
 
 
 @dataclass(frozen=True, slots=True)

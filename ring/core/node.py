@@ -152,7 +152,7 @@ class Node:
     def inspect(self, now: float) -> NodeStatus:
         return NodeStatus(
             id=self.me, incarnation=self.incarnation, epoch=self.epoch, alive=self._alive,
-            successor=self._successor, primaries=len(self.store.primaries()),
+            successor=self._successor, primaries=sum(self.store.count(Role.PRIMARY).values()),
             backups=self.store.count(Role.BACKUP), orphans=self.store.count(Role.ORPHAN),
             handed_over=sum(self.store.count(Role.HANDED_OVER).values()),
             resyncing=self.outbound.resyncing, lease_valid=self.lease_valid(now),
@@ -214,6 +214,15 @@ class Node:
                 self._adoption_failed(a, "no copy reachable before the deadline", out)
             elif a.retry_at is not None and now >= a.retry_at:
                 self._claim_round(a, now, out)
+            elif a.retry_at is None and not a.complete():
+                # a candidate that died meanwhile, or is silent for a failure timeout, will not
+                # answer: decide without it (and claim again if its copy may matter)
+                overdue = now - a.round_started >= self.settings.failure_timeout
+                for peer in a.asked:
+                    if peer not in a.answers and (overdue or self.membership.is_dead(peer)):
+                        a.answers[peer] = adopt.ClaimAnswer(None)
+                if a.complete():
+                    self._decide(a, now, out)
         self._retry_parked(now, out)
         if now - self._last_expiry >= 1.0:
             self._last_expiry = now
@@ -384,7 +393,7 @@ class Node:
             if a is not None:
                 self._fence(now, out, msg.known_incarnation)
             return
-        if a is None or a.committing or msg.header.sender not in a.candidates:
+        if a is None or a.committing or a.retry_at is not None or msg.header.sender not in a.asked:
             return
         a.answers[msg.header.sender] = adopt.ClaimAnswer(msg.status, msg.record)
         if a.complete():
@@ -396,7 +405,7 @@ class Node:
                 self.outbound.link_broken(now)
         elif isinstance(request, Claim):
             a = self._adoptions.get(request.claim_id)
-            if a is not None and not a.committing and peer in a.candidates:
+            if a is not None and not a.committing and a.retry_at is None and peer in a.asked:
                 a.answers[peer] = adopt.ClaimAnswer(None)
                 if a.complete():
                     self._decide(a, now, out)
@@ -434,10 +443,11 @@ class Node:
     def _claim_round(self, a: adopt.PendingAdoption, now: float, out: list[Effect]) -> None:
         a.retry_at = None
         a.answers.clear()
-        a.candidates = [c for c in a.candidates if not self.membership.is_dead(c)]
+        a.round_started = now
+        a.asked = [c for c in a.candidates if not self.membership.is_dead(c)]
         status, record = self._grant(a.session_id, self.me, now)
         a.local = adopt.ClaimAnswer(status, record)
-        for peer in a.candidates:
+        for peer in a.asked:
             out.append(Send(peer, Claim(self._header(), a.session_id, a.claim_id)))
         if a.complete():
             self._decide(a, now, out)

@@ -71,10 +71,10 @@ class SessionStore:
         return [c.record for c in self._copies.values() if c.role is Role.PRIMARY]
 
     def count(self, role: Role) -> dict[str, int]:
-        """Copies in `role`, by owner."""
+        """Live sessions (tombstones left out) held in `role`, by owner."""
         counts: dict[str, int] = {}
         for c in self._copies.values():
-            if c.role is role:
+            if c.role is role and not c.record.deleted:
                 counts[c.record.owner] = counts.get(c.record.owner, 0) + 1
         return counts
 

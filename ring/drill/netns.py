@@ -1,0 +1,165 @@
+"""Network namespaces for `ring drill --partition` (root only).
+
+Every instance runs in its own namespace `rdr<pid>-<i>` with one veth pair (`rdr<pid>n<i>` inside,
+`rdr<pid>h<i>` outside) plugged into a bridge `rdr<pid>br` in the root namespace. Instances get
+10.77.<k>.<i+1>/24; the bridge has 10.77.<k>.254, so the balancer and `ring status` in the root
+namespace reach every instance, and HTTP from the balancer never comes from a peer's address.
+Faults are iptables rules inside the namespaces, matched on the peers' addresses only, so a cut
+never touches client traffic and never touches the host's own rules:
+
+    cut(victim)            both ways: victim drops INPUT from and OUTPUT to every peer
+    cut(victim, one_way)   victim drops INPUT from every peer (it can still send)
+    loss(p)                every namespace drops INPUT from every peer with probability p
+    heal()                 flush the rules in every namespace
+
+Everything is named with the `rdr<pid>` prefix, so `cleanup_leftovers()` can remove what a drill
+that died (SIGKILL, power loss) left behind: namespaces and links whose pid is no longer running.
+Deleting a namespace deletes its rules and its end of the veth pair (and with it the other end).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+
+from ring.drill import DrillError
+
+log = logging.getLogger("ring.drill.netns")
+
+PREFIX = "rdr"
+SUBNET = "10.77"
+_OWNED = re.compile(rf"^{PREFIX}(\d+)(?:-\d+|br|h\d+|n\d+)$")
+
+
+def unavailable_reason() -> str | None:
+    """Why namespaces cannot be used here, or None when they can."""
+    if os.geteuid() != 0:
+        return "--partition needs root (network namespaces and iptables); run the drill as root"
+    for tool in ("ip", "iptables"):
+        if _which(tool) is None:
+            return f"--partition needs `{tool}` (iproute2/iptables: run scripts/install-system-deps)"
+    return None
+
+
+def _which(tool: str) -> str | None:
+    return shutil.which(tool) or next(
+        (p for p in (f"/usr/sbin/{tool}", f"/sbin/{tool}") if os.path.exists(p)), None)
+
+
+def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    tool = _which(argv[0]) or argv[0]
+    result = subprocess.run([tool, *argv[1:]], capture_output=True, text=True, timeout=30)
+    if check and result.returncode != 0:
+        raise DrillError(f"`{' '.join(argv)}` failed: {result.stderr.strip() or result.stdout.strip()}")
+    return result
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cleanup_leftovers() -> list[str]:
+    """Remove namespaces and links of drills whose process is gone; returns what was removed."""
+    removed: list[str] = []
+    for line in _run("ip", "netns", "list", check=False).stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = _OWNED.match(name)
+        if m and not pid_alive(int(m.group(1))):
+            _run("ip", "netns", "del", name, check=False)
+            removed.append(name)
+    for line in _run("ip", "-o", "link", "show", check=False).stdout.splitlines():
+        parts = line.split(":")
+        if len(parts) < 2:
+            continue
+        name = parts[1].strip().split("@")[0]
+        m = _OWNED.match(name)
+        if m and not pid_alive(int(m.group(1))):
+            _run("ip", "link", "del", name, check=False)
+            removed.append(name)
+    return removed
+
+
+def _free_third_octet(start: int) -> int:
+    used = set(re.findall(rf"inet {re.escape(SUBNET)}\.(\d+)\.", _run("ip", "-o", "-4", "addr", check=False).stdout))
+    for step in range(250):
+        k = (start + step) % 250
+        if str(k) not in used:
+            return k
+    raise DrillError(f"no free {SUBNET}.x.0/24 subnet for the drill's namespaces")
+
+
+class Namespaces:
+    def __init__(self, ids: Sequence[str]) -> None:
+        self.tag = f"{PREFIX}{os.getpid()}"
+        self.ids = list(ids)
+        self.k = _free_third_octet(os.getpid() % 250)
+        self.bridge = f"{self.tag}br"
+        self.gateway = f"{SUBNET}.{self.k}.254"
+        self.ns = {name: f"{self.tag}-{i}" for i, name in enumerate(self.ids)}
+        self.ip = {name: f"{SUBNET}.{self.k}.{i + 1}" for i, name in enumerate(self.ids)}
+        self._dev = {name: (f"{self.tag}h{i}", f"{self.tag}n{i}") for i, name in enumerate(self.ids)}
+        self.created = False
+
+    def setup(self) -> None:
+        self.created = True  # from the first command on, teardown has something to remove
+        _run("ip", "link", "add", self.bridge, "type", "bridge")
+        _run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
+        _run("ip", "link", "set", self.bridge, "up")
+        for name in self.ids:
+            ns, (outside, inside) = self.ns[name], self._dev[name]
+            _run("ip", "netns", "add", ns)
+            _run("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
+            _run("ip", "link", "set", inside, "netns", ns)
+            _run("ip", "link", "set", outside, "master", self.bridge)
+            _run("ip", "link", "set", outside, "up")
+            self.exec(name, "ip", "addr", "add", f"{self.ip[name]}/24", "dev", inside)
+            self.exec(name, "ip", "link", "set", inside, "up")
+            self.exec(name, "ip", "link", "set", "lo", "up")
+
+    def prefix(self, name: str) -> list[str]:
+        """The command prefix that runs a process inside `name`'s namespace."""
+        return [_which("ip") or "ip", "netns", "exec", self.ns[name]]
+
+    def exec(self, name: str, *argv: str) -> subprocess.CompletedProcess[str]:
+        tool = _which(argv[0]) or argv[0]
+        return _run("ip", "netns", "exec", self.ns[name], tool, *argv[1:])
+
+    def peers(self, name: str) -> list[str]:
+        return [self.ip[p] for p in self.ids if p != name]
+
+    def cut(self, victim: str, *, one_way: bool = False) -> None:
+        for peer_ip in self.peers(victim):
+            self.exec(victim, "iptables", "-w", "-I", "INPUT", "-s", peer_ip, "-j", "DROP")
+            if not one_way:
+                self.exec(victim, "iptables", "-w", "-I", "OUTPUT", "-d", peer_ip, "-j", "DROP")
+
+    def loss(self, probability: float) -> None:
+        for name in self.ids:
+            for peer_ip in self.peers(name):
+                self.exec(name, "iptables", "-w", "-I", "INPUT", "-s", peer_ip, "-m", "statistic",
+                          "--mode", "random", "--probability", f"{probability:g}", "-j", "DROP")
+
+    def heal(self) -> None:
+        for name in self.ids:
+            self.exec(name, "iptables", "-w", "-F", "INPUT")
+            self.exec(name, "iptables", "-w", "-F", "OUTPUT")
+
+    def teardown(self) -> None:
+        if not self.created:
+            return
+        for ns in self.ns.values():
+            _run("ip", "netns", "del", ns, check=False)
+        for outside, _inside in self._dev.values():
+            _run("ip", "link", "del", outside, check=False)  # gone with the namespace; in case it was not moved
+        _run("ip", "link", "del", self.bridge, check=False)
+        self.created = False
