@@ -91,6 +91,9 @@ class SimCluster:
         return node
 
     def crash(self, name: str) -> None:
+        node = self.nodes[name]
+        if node is not None:  # a fenced process raised its own incarnation: the restart goes above it
+            self._incarnations = max(self._incarnations, node.incarnation)
         self.nodes[name] = None
         self.paused.discard(name)
         self.in_flight = [e for e in self.in_flight if e.dst != name and e.src != name]

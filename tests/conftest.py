@@ -1,0 +1,45 @@
+"""Shared test configuration: Hypothesis profiles and the `--run-slow` switch.
+
+Profiles (pick with RING_HYPOTHESIS_PROFILE; `ci` when unset):
+
+    dev   a quick look while editing (seconds)
+    ci    what `make test` runs: tests/properties takes about 2-4 minutes on 2 cores
+    long  ten times ci, for `make test-long`
+
+Deadlines are off: the simulated cluster's run time depends on the schedule Hypothesis picks, and
+a slow example is not a wrong one. Runs are random (not derandomized) so CI keeps exploring new
+schedules; `print_blob` makes every failure print a `@reproduce_failure` line that replays it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+_COMMON = dict(
+    deadline=None,
+    derandomize=False,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+settings.register_profile("dev", max_examples=20, stateful_step_count=30, **_COMMON)
+settings.register_profile("ci", max_examples=200, stateful_step_count=60, **_COMMON)
+settings.register_profile("long", max_examples=2000, stateful_step_count=60, **_COMMON)
+settings.load_profile(os.environ.get("RING_HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run tests marked `slow` (long soaks)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
