@@ -13,11 +13,24 @@ requests to a paused node wait in flight until it resumes; messages over a cut l
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ring.core import (
-    CoreSettings, Effect, Input, Loaded, LoadFailed, LoadRequested, Node, Received, Respond, Send,
-    Tick, Unreachable, WriteCommitted, WriteFailed, WriteRequested,
+    CoreSettings,
+    Effect,
+    Input,
+    Loaded,
+    LoadFailed,
+    LoadRequested,
+    Node,
+    Received,
+    Respond,
+    Send,
+    Tick,
+    Unreachable,
+    WriteCommitted,
+    WriteFailed,
+    WriteRequested,
 )
 from ring.core.messages import REQUEST_TYPES, Message, Request
 
