@@ -158,7 +158,8 @@ class SimCluster:
                 assert isinstance(event, Received)
                 request = event.message
                 assert isinstance(request, REQUEST_TYPES)
-                self._post(Envelope(name, request.header.sender, effect.message, in_reply_to=request))
+                self._post(Envelope(name, request.header.sender, effect.message,
+                                    in_reply_to=request))  # type: ignore[arg-type]
             elif isinstance(effect, Loaded | LoadFailed | WriteCommitted | WriteFailed):
                 self._client_effect(name, effect)
 

@@ -62,7 +62,7 @@ TICK_SECONDS = 0.05
 
 def resolve_ips(host: str) -> set[str]:
     try:
-        return {info[4][0] for info in socket.getaddrinfo(host, None)}
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
     except OSError:
         return {host}
 
