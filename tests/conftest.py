@@ -7,8 +7,9 @@ Profiles (pick with RING_HYPOTHESIS_PROFILE; `ci` when unset):
     long  ten times ci, for `make test-long`
 
 Deadlines are off: the simulated cluster's run time depends on the schedule Hypothesis picks, and
-a slow example is not a wrong one. Runs are random (not derandomized) so CI keeps exploring new
-schedules; `print_blob` makes every failure print a `@reproduce_failure` line that replays it.
+a slow example is not a wrong one. `ci` is derandomized so CI is deterministic (the same schedules
+every run); `long` draws random seeds to explore new schedules, and `print_blob` makes every
+failure print a `@reproduce_failure` line that replays it.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from hypothesis import HealthCheck, settings
 
 _COMMON = dict(
     deadline=None,
-    derandomize=False,
+    derandomize=True,  # CI is reproducible; `long` explores with random seeds
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 settings.register_profile("dev", max_examples=20, stateful_step_count=30, **_COMMON)
-settings.register_profile("ci", max_examples=200, stateful_step_count=60, **_COMMON)
-settings.register_profile("long", max_examples=2000, stateful_step_count=60, **_COMMON)
+settings.register_profile("ci", max_examples=1000, stateful_step_count=100, **_COMMON)
+settings.register_profile("long", max_examples=2000, stateful_step_count=60, **{**_COMMON, "derandomize": False})
 settings.load_profile(os.environ.get("RING_HYPOTHESIS_PROFILE", "ci"))
 
 
