@@ -1,4 +1,4 @@
-"""A Redis-backed SessionBackend (ring.web.backend), the usual way to share sessions between hosts.
+"""A Redis-backed SessionBackend (ring.backend), the usual way to share sessions between hosts.
 
 A session is one key, `ring:<id>`, holding an 8-byte big-endian version followed by the data, with
 an expiry of `ttl` seconds refreshed by every save. Saves are last-writer-wins (no compare-and-set,
@@ -14,7 +14,7 @@ import secrets
 from typing import Any
 
 from ring.errors import ReplicationError, SessionTooLarge, SessionUnavailable
-from ring.web.backend import LoadedSession, Locator, SaveResult
+from ring.backend import LoadedSession, Locator, SaveResult
 
 PREFIX = b"ring:"
 

@@ -16,7 +16,7 @@ from ring.errors import (
     SessionTooLarge, SessionUnavailable, TransportError,
 )
 from ring.serverxml import load_server_xml
-from ring.web.backend import SessionBackend
+from ring.backend import SessionBackend
 from ring.web.wsgi import SessionMiddleware
 
 __version__ = "0.1.0"

@@ -4,15 +4,23 @@
     +-- ConfigError                 server.xml or command line is wrong (exit 2); names file and line
     +-- ClockSkewError              the clock check refused the start (exit 3)
     +-- SessionError                a session cannot be served
-    |   +-- SessionTooLarge         the encoded session exceeds max-session-size
+    |   +-- SessionTooLarge         the encoded session exceeds max-session-size (HTTP 500)
     |   +-- SessionUnavailable      its copies cannot be reached before the deadline (HTTP 503)
-    +-- ReplicationError            the successor did not acknowledge before the deadline
-    +-- TransportError              a peer could not be reached (wraps grpc.RpcError, OSError)
+    |   +-- SessionInvalidated      a concurrent request logged it out; nothing saved (HTTP 409)
+    |   +-- SessionExists           a new session's id is already held by the ring (HTTP 409)
+    +-- ReplicationError            the successor did not acknowledge before the deadline (HTTP 503)
+    +-- TransportError              a ring process could not be reached (a client's view)
     +-- ProtocolError               a peer sent something malformed or not allowed
+    +-- DrillError                  a drill could not be set up or run (a missing tool, ...)
+    +-- ScenarioError               a simulated story could not be played
+        +-- ScenarioTooSmall        the ring is too small for the story (also a ValueError)
+        +-- ScenarioFailed          the story did not come true (also an AssertionError)
 
-Foreign exceptions (grpc.RpcError, OSError) become TransportError in exactly one place,
-ring.io.transport. The pure core raises none of these for a peer's mistake: it returns a
-rejection effect instead.
+Foreign exceptions become ring's own at one boundary per kind of caller, h11-style: inside the
+engine a failed gRPC call (grpc.RpcError, OSError) becomes the core input `Unreachable` in
+ring.io.transport, never an exception; a client of a ring process (ring.io.statusclient, the
+local client) raises TransportError. The pure core raises none of these for a peer's mistake: it
+returns a rejection effect instead.
 """
 
 from __future__ import annotations
@@ -56,13 +64,44 @@ class SessionUnavailable(SessionError):
     """The session's copies could not be reached before the request deadline."""
 
 
+class SessionInvalidated(SessionError):
+    """A concurrent request invalidated the session (a logout): this save was refused.
+
+    Django's adapter raises its UpdateError for it; the WSGI middleware answers 409.
+    """
+
+
+class SessionExists(SessionError):
+    """A save of a new session (base version 0) named an id the ring already holds."""
+
+
 class ReplicationError(RingError):
     """The successor did not acknowledge a write before the deadline."""
 
 
 class TransportError(RingError):
-    """A peer could not be reached."""
+    """A ring process (an instance's replication port, the local socket) could not be reached."""
 
 
 class ProtocolError(RingError):
     """A peer sent something malformed or not allowed."""
+
+
+class DrillError(RingError):
+    """The drill could not be set up or run: a missing tool, an instance that never started."""
+
+
+class ScenarioError(RingError):
+    """A simulated story (ring.testing.stories) could not be played."""
+
+
+class ScenarioTooSmall(ScenarioError, ValueError):
+    """The ring has fewer instances than the scenario's story needs."""
+
+
+class ScenarioFailed(ScenarioError, AssertionError):
+    """The story did not come true; `transcript` holds the lines up to the failure."""
+
+    def __init__(self, message: str, transcript: list[str]) -> None:
+        super().__init__(message)
+        self.transcript = transcript

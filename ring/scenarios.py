@@ -48,6 +48,7 @@ from ring.core import (
 )
 from ring.core.messages import DropBackups, Release
 from ring.core.topology import successor_of
+from ring.errors import ScenarioFailed, ScenarioTooSmall
 from ring.testing import ClientOp, SimCluster
 
 __all__ = ["DEFAULT_ORDER", "SCENARIOS", "Scenario", "ScenarioFailed", "ScenarioTooSmall", "run_scenario"]
@@ -61,18 +62,6 @@ class Scenario:
     title: str  # one line
     play: Callable[[SimCluster], None]
     min_instances: int = 2
-
-
-class ScenarioTooSmall(ValueError):
-    """The ring has fewer instances than the scenario's story needs."""
-
-
-class ScenarioFailed(AssertionError):
-    """The story did not come true; `transcript` holds the lines up to the failure."""
-
-    def __init__(self, message: str, transcript: list[str]) -> None:
-        super().__init__(message)
-        self.transcript = transcript
 
 
 SCENARIOS: dict[str, Scenario] = {}

@@ -87,6 +87,9 @@ class NodeStatus:
     unreplicated_writes: int
     pending_writes: int
     peers: dict[str, tuple[str, int]]  # peer -> (state, incarnation)
+    adoptions: int = 0  # claim rounds under way
+    parked_loads: int = 0  # loads waiting for a write, an adoption or the lease
+    drops_due: int = 0  # old successors not yet told to drop their backups of us
 
 
 @dataclass(slots=True)
@@ -158,7 +161,13 @@ class Node:
             resyncing=self.outbound.resyncing, lease_valid=self.lease_valid(now),
             unreplicated_writes=self.unreplicated_writes, pending_writes=self.outbound.pending_count(),
             peers={n: (p.state.value, p.incarnation) for n, p in self.membership.peers.items()},
+            adoptions=len(self._adoptions), parked_loads=len(self._parked),
+            drops_due=len(self.outbound.drops_due),
         )
+
+    def writing(self, session_id: str) -> bool:
+        """A write of `session_id` is under way here (not yet committed or failed)."""
+        return session_id in self._pending
 
     def peek_primary(self, session_id: str, now: float) -> SessionRecord | None:
         """The record when this instance can serve `session_id` right now without a step: a live

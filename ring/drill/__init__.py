@@ -12,8 +12,6 @@
     runner     one drill from start to report, cleaning up whatever happens
 """
 
-from ring.errors import RingError
+from ring.errors import DrillError
 
-
-class DrillError(RingError):
-    """The drill could not be set up or run: a missing tool, an instance that never started."""
+__all__ = ["DrillError"]

@@ -6,7 +6,7 @@ messages go to peers (unary calls, or the replication stream for batches), reque
 resolve futures, ring events are logged (never with session ids) and appended to the optional
 event log (JSON lines with monotonic timestamps, read by `ring drill`).
 
-`EngineBackend` is the synchronous facade for WSGI worker threads (ring.web.backend protocol):
+`EngineBackend` is the synchronous facade for WSGI worker threads (ring.backend protocol):
 it hands each call to the loop and waits for the core's answer.
 """
 
@@ -53,7 +53,7 @@ from ring.errors import ReplicationError, SessionTooLarge, SessionUnavailable
 from ring.io._proto import ring_pb2 as pb
 from ring.io.service import RingService, add_to_server
 from ring.io.transport import AUTH_METADATA, Peer, auth_token, channel_credentials, channel_options
-from ring.web.backend import LoadedSession, Locator, SaveResult
+from ring.backend import LoadedSession, Locator, SaveResult
 
 log = logging.getLogger("ring.engine")
 
@@ -327,7 +327,7 @@ def _read(path: str) -> bytes:
 
 
 class EngineBackend:
-    """ring.web.backend.SessionBackend for WSGI threads, backed by an Engine on its loop."""
+    """ring.backend.SessionBackend for WSGI threads, backed by an Engine on its loop."""
 
     def __init__(self, engine: Engine) -> None:
         assert engine.loop is not None

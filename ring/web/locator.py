@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import re
 
-from ring.web.backend import Locator
+from ring.backend import Locator
 
 MAX_VALUE_CHARS = 512  # well above two instance ids; bounds the work done on hostile input
 MAC_CHARS = 22  # 132 bits of HMAC-SHA256 in base64url

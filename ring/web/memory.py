@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ring.errors import SessionTooLarge
-from ring.web.backend import LoadedSession, Locator, SaveResult
+from ring.backend import LoadedSession, Locator, SaveResult
 
 
 @dataclass(slots=True)

@@ -30,7 +30,7 @@ from typing import Any
 from ring.errors import ReplicationError, SessionTooLarge, SessionUnavailable, TransportError
 from ring.web import locator as locator_cookie_codec
 from ring.web import session as session_codec
-from ring.web.backend import LoadedSession, Locator, SaveResult, SessionBackend, is_session_id
+from ring.backend import LoadedSession, Locator, SaveResult, SessionBackend, is_session_id
 from ring.web.session import LOCAL_ONLY_TABLE, Session
 
 log = logging.getLogger("ring.web")

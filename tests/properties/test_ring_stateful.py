@@ -405,7 +405,7 @@ class RingMachine(RuleBasedStateMachine):
                 # skip a session this instance is adopting right now: its own orphan is being
                 # turned into a primary by a write it started itself (the shell never sends a
                 # write without a load first, and a load of such a session waits)
-                if copy.role is role and sid not in node._pending:
+                if copy.role is role and not node.writing(sid):
                     targets.append((name, sid, copy.version))
         if not targets:
             return
@@ -491,8 +491,7 @@ class RingMachine(RuleBasedStateMachine):
             st_ = sim.node(name).inspect(sim.now)
             if st_.alive != want or st_.resyncing or st_.pending_writes:
                 return False
-            node = sim.node(name)
-            if node._adoptions or node._parked:  # requests the core still works on (private: tests only)
+            if st_.adoptions or st_.parked_loads:  # requests the core still works on
                 return False
         return not any(t.op.phase != "done" for t in self.ops)
 

@@ -9,7 +9,7 @@ import hmac
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ring.web.backend import Locator
+from ring.backend import Locator
 from ring.web.locator import MAC_CHARS, MAX_VALUE_CHARS, decode, encode
 
 MEMBERS = frozenset({"web-1", "web-2", "web-3", "ünïcode"})

@@ -1,17 +1,21 @@
-"""The contract between the HTTP side and whatever holds the sessions.
+"""The port: the contract between the HTTP side and whatever holds the sessions.
 
-The middleware (ring.web.wsgi) talks to a SessionBackend and nothing else: the in-process engine
-(ring.io), a local client of the instance on this host, or ring.web.memory in tests. The backend
-sees a session as (id, version, opaque bytes); the middleware owns the encoding (JSON) and the
-cookies. All calls are synchronous and may block for a replication round trip; they are made from
-the WSGI server's worker threads, possibly many at once.
+Both sides import this module and nothing of each other: the middlewares (ring.web) talk to a
+SessionBackend (threads) or an AsyncSessionBackend (asyncio), and the engine's facades (ring.io),
+a local client of the instance on this host, or ring.web.memory implement them. A backend sees a
+session as (id, version, opaque bytes); the middleware owns the encoding and the cookies. Sync
+calls may block for a replication round trip and come from many worker threads at once; async
+calls are awaited on the loop that runs the backend.
 
-Errors, from ring.errors:
-    load    -> SessionUnavailable        copies unreachable before the deadline (HTTP 503)
-    save    -> SessionTooLarge           data over max_session_size (HTTP 500)
-               SessionUnavailable,       the write is indeterminate: it may or may not have been
-               ReplicationError          applied (HTTP 503, the client retries)
-    invalidate -> SessionUnavailable, ReplicationError (HTTP 503)
+Errors, all from ring.errors (the middleware maps them to HTTP):
+
+    load        SessionUnavailable       copies unreachable before the deadline         503
+    save        SessionTooLarge          data over max_session_size                     500
+                SessionInvalidated       a concurrent request logged the session out    409
+                SessionExists            base_version 0 for an id the ring already has  409
+                SessionUnavailable,      the write is indeterminate: it may or may not  503
+                ReplicationError         have been applied (the client retries)
+    invalidate  SessionUnavailable, ReplicationError                                    503
 """
 
 from __future__ import annotations
@@ -23,10 +27,17 @@ from typing import Protocol, runtime_checkable
 # secrets.token_urlsafe(32): 32 random bytes, base64url without padding, always 43 characters.
 SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 
+# RFC 6265 cookie-name (an RFC 7230 token): what server.xml may name the session and locator cookies.
+COOKIE_NAME_PATTERN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
+
 
 def is_session_id(value: str) -> bool:
     """True when value has the shape of a session id this project issues (not that it exists)."""
     return SESSION_ID_PATTERN.fullmatch(value) is not None
+
+
+def is_cookie_name(value: str) -> bool:
+    return COOKIE_NAME_PATTERN.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +52,7 @@ class Locator:
 class LoadedSession:
     session_id: str
     version: int
-    data: bytes  # opaque to the engine; the middleware stores JSON here
+    data: bytes  # opaque to the engine; the middleware stores its encoding here
     locator: Locator  # where it lives now (after a possible adoption)
 
 
@@ -54,6 +65,8 @@ class SaveResult:
 
 @runtime_checkable
 class SessionBackend(Protocol):
+    """The synchronous form, for WSGI worker threads."""
+
     instance_id: str
     max_session_size: int
 
@@ -74,7 +87,8 @@ class SessionBackend(Protocol):
 
         base_version is the version the request loaded, 0 for a new session. touch_only: data is
         byte-for-byte what was loaded; only the last access changes.
-        Raises SessionTooLarge, SessionUnavailable, ReplicationError.
+        Raises SessionTooLarge, SessionInvalidated, SessionExists, SessionUnavailable,
+        ReplicationError.
         """
         ...
 
@@ -89,3 +103,23 @@ class SessionBackend(Protocol):
     def replicate_on_read(self) -> bool:
         """getAttribute-triggers-replication: also save sessions that were only read."""
         ...
+
+
+@runtime_checkable
+class AsyncSessionBackend(Protocol):
+    """The asyncio form: the same operations, awaited on the loop that runs the backend."""
+
+    instance_id: str
+    max_session_size: int
+
+    async def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None: ...
+
+    async def save(
+        self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False
+    ) -> SaveResult: ...
+
+    async def invalidate(self, session_id: str, base_version: int) -> None: ...
+
+    def new_session_id(self) -> str: ...
+
+    def replicate_on_read(self) -> bool: ...
