@@ -13,8 +13,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from ring.errors import ReplicationError, SessionTooLarge, SessionUnavailable
 from ring.backend import LoadedSession, Locator, SaveResult
+from ring.errors import ReplicationError, SessionTooLarge, SessionUnavailable
 
 PREFIX = b"ring:"
 

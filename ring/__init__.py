@@ -10,13 +10,20 @@ Everything else (the pure core in `ring.core`, the simulator in `ring.testing`, 
 `ring.io`) is importable for tests and tools but not promised to stay put.
 """
 
+from ring.backend import SessionBackend
 from ring.config import ClusterConfig, InstanceSpec, ReplicationSettings
 from ring.errors import (
-    ClockSkewError, ConfigError, ProtocolError, ReplicationError, RingError, SessionError,
-    SessionTooLarge, SessionUnavailable, TransportError,
+    ClockSkewError,
+    ConfigError,
+    ProtocolError,
+    ReplicationError,
+    RingError,
+    SessionError,
+    SessionTooLarge,
+    SessionUnavailable,
+    TransportError,
 )
 from ring.serverxml import load_server_xml
-from ring.backend import SessionBackend
 from ring.web.wsgi import SessionMiddleware
 
 __version__ = "0.1.0"

@@ -24,6 +24,7 @@ from typing import Any
 
 import grpc
 
+from ring.backend import LoadedSession, Locator, SaveResult
 from ring.config import ClusterConfig
 from ring.core import (
     Adopted,
@@ -53,7 +54,6 @@ from ring.errors import ReplicationError, SessionTooLarge, SessionUnavailable
 from ring.io._proto import ring_pb2 as pb
 from ring.io.service import RingService, add_to_server
 from ring.io.transport import AUTH_METADATA, Peer, auth_token, channel_credentials, channel_options
-from ring.backend import LoadedSession, Locator, SaveResult
 
 log = logging.getLogger("ring.engine")
 

@@ -15,8 +15,8 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ring.errors import SessionTooLarge
 from ring.backend import LoadedSession, Locator, SaveResult
+from ring.errors import SessionTooLarge
 
 
 @dataclass(slots=True)

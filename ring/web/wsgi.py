@@ -27,10 +27,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ring.backend import LoadedSession, Locator, SaveResult, SessionBackend, is_session_id
 from ring.errors import ReplicationError, SessionTooLarge, SessionUnavailable, TransportError
 from ring.web import locator as locator_cookie_codec
 from ring.web import session as session_codec
-from ring.backend import LoadedSession, Locator, SaveResult, SessionBackend, is_session_id
 from ring.web.session import LOCAL_ONLY_TABLE, Session
 
 log = logging.getLogger("ring.web")

@@ -13,9 +13,9 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
+from ring.backend import LoadedSession, Locator, SaveResult, SessionBackend, is_session_id
 from ring.errors import ReplicationError, SessionTooLarge, SessionUnavailable
 from ring.web import locator as locator_codec
-from ring.backend import LoadedSession, Locator, SaveResult, SessionBackend, is_session_id
 from ring.web.memory import MemoryBackend, MemoryStore
 from ring.web.session import LOCAL_ONLY_ATTRIBUTES, LOCAL_ONLY_TABLE, Session, local_only_attributes
 from ring.web.wsgi import SessionMiddleware, parse_cookie_header
