@@ -12,11 +12,32 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ring.backend import SaveResult
 from ring.drill.cluster import poll
-from ring.io.runtime import Engine
+from ring.host.instance import Instance
+from ring.io.facade import AsyncEngineBackend, EngineBackend
 from ring.serverxml import load_server_xml
 
 T = TypeVar("T")
+
+
+class Engine:
+    """The bench's handle on one in-process instance (the engine API in one place)."""
+
+    def __init__(self, instance: Instance) -> None:
+        assert instance.engine is not None
+        self.instance = instance
+        self.me = instance.me
+        self.config = instance.config
+        self.node = instance.node
+        self.backend = EngineBackend(instance.engine)  # for threads
+        self._async = AsyncEngineBackend(instance.engine)  # on the loop
+
+    def ready(self) -> bool:
+        return self.instance.ready()
+
+    async def write(self, session_id: str, base_version: int, data: bytes) -> SaveResult:
+        return await self._async.save(session_id, base_version, data)
 
 
 class LoopThread:
@@ -40,14 +61,14 @@ class LoopThread:
         return self.run(wrapper(), timeout)
 
     def start_engine(self, config_path: Path, me: str, *, event_log: Path | None = None) -> Engine:
-        engine = Engine(load_server_xml(str(config_path)), me, event_log=str(event_log) if event_log else None)
+        instance = Instance(load_server_xml(str(config_path)), me, event_log=str(event_log) if event_log else None)
 
         async def start() -> None:
-            await engine.start_server()
-            engine.start_ticking()
+            await instance.listen()
+            instance.start()
 
         self.run(start(), 30)
-        return engine
+        return Engine(instance)
 
     def wait_ready(self, engine: Engine, timeout: float = 30.0) -> None:
         if not poll(lambda: self.call(engine.ready), timeout):
@@ -55,7 +76,7 @@ class LoopThread:
 
     def stop_engine(self, engine: Engine) -> None:
         try:
-            self.run(engine.stop(), 15)
+            self.run(engine.instance.stop(), 15)
         except Exception:  # noqa: BLE001 - stopping is best effort; the run goes on
             pass
 

@@ -25,12 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.loophost import LoopThread
+from bench.loophost import Engine, LoopThread
 from bench.procs import Procs, check_exited, rss_bytes, write_server_xml
 from ring.commands.status import collect
 from ring.core import WriteFailed
 from ring.drill.cluster import poll
-from ring.io.runtime import Engine
 
 FILL_TASKS = 256
 

@@ -1,7 +1,7 @@
 """Rows 1, 2 and 6: one synchronous session write, through the engine and through redis-py.
 
 Engine (row 1): a 2-instance ring a -> b; `a` is an Engine in this process (LoopThread), `b` a
-`ring serve` process. Writers are threads calling `EngineBackend(engine).save(sid, base, data)` as
+`ring serve` process. Writers are threads calling `engine.backend.save(sid, base, data)` as
 the WSGI middleware does, or tasks on the loop awaiting `engine.write(...)` (the async API, no
 thread hop). Session ids rotate over 1000 per payload, split between the writers so no two
 writers touch one id; the first save of an id has base version 0, later ones the version returned.
@@ -22,13 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.loophost import LoopThread
+from bench.loophost import Engine, LoopThread
 from bench.measure import AsyncOp, Op, run_tasks, run_threads
 from bench.procs import Procs, RedisServer, check_exited, cpu_of, instance_ids, write_server_xml
 from ring.core import WriteFailed
 from ring.core.topology import is_single_cycle
 from ring.drill.cluster import poll
-from ring.io.runtime import Engine, EngineBackend
 
 PAYLOADS = {"1KB": 1024, "4KB": 4096}
 KEYS = 1000
@@ -56,7 +55,7 @@ class EngineRig:
         if not poll(lambda: self.engine is not None and loop.call(self.engine.ready), 30):
             check_exited(self.backup, "save-b", procs.logdir)
             raise RuntimeError("the save ring did not become ready")
-        self.backend = EngineBackend(self.engine)
+        self.backend = self.engine.backend
         self.work = Workload()
 
     def close(self) -> None:
@@ -177,7 +176,7 @@ def scaling_row(procs: Procs, loop: LoopThread, workdir: Path, size: int, ops: i
         time.sleep(settle)
         idle_cores = (cpu_of([p.pid for p in idle]) - idle0) / (time.perf_counter() - t0)
 
-        backend = EngineBackend(engine)
+        backend = engine.backend
         data = os.urandom(1024)
         sids = [secrets.token_urlsafe(32) for _ in range(KEYS)]
         versions: dict[str, int] = {}

@@ -1,7 +1,7 @@
 """`python -m bench.webapp --backend redis|redis-wait|memory --http HOST:PORT`: the demo app for row 3.
 
 The same stack as `ring serve --http` (ring.demo:app under ring.web.wsgi.SessionMiddleware, with
-/livez and /readyz, on waitress via ring.web.hosting.HttpServer with the same number of threads),
+/livez and /readyz, on waitress via ring.host.http.HttpServer with the same number of threads),
 only the SessionBackend differs:
 
     redis       RedisSessionBackend: sessions in a redis-server (SET, no replication wait)
@@ -18,7 +18,7 @@ import threading
 
 from ring.commands.serve import parse_http
 from ring.demo import app as demo_app
-from ring.web.hosting import HttpServer, with_health
+from ring.host.http import HttpServer, with_health
 from ring.web.wsgi import SessionMiddleware
 
 

@@ -15,12 +15,20 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from ring.core.settings import CoreSettings, InvalidSettings
+from ring.core.topology import successor_of
 from ring.errors import ConfigError
 
-if TYPE_CHECKING:
-    from ring.core.settings import CoreSettings
+_CORE = CoreSettings()  # the core's defaults: ReplicationSettings takes them from here
+
+# server.xml's element for each setting of the core, for messages about the core's rules
+CORE_ELEMENTS = {
+    "ping_interval": "<ping-interval>", "failure_timeout": "<failure-timeout>",
+    "session_timeout": "<session-timeout>", "request_timeout": "<request-timeout>",
+    "max_discovery_hops": "<replica-discovery-max-hops>", "max_session_size": "<max-session-size>",
+    "async_replication": "<async>", "replicate_on_read": "<getAttribute-triggers-replication>",
+}
 
 MAX_SESSION_SIZE_LIMIT = 8 * 1024 * 1024  # above this one session is a blob store, not a session
 MAX_HOPS_LIMIT = 2147483647  # iPlanet's documented upper bound for replica-discovery-max-hops
@@ -107,18 +115,19 @@ class ReplicationSettings:
     protocol: str = "grpc"  # the one transport ring speaks (iPlanet's default jrmp is Java RMI)
     encrypted: bool = False  # iPlanet default; true means mutual TLS, which needs the tls-* files
     key: str | None = None  # iPlanet has no default secret; without one locators are unsigned
-    async_: bool = False  # iPlanet config reference: the response waits for the backup's ack
-    get_attribute_triggers_replication: bool = True  # iPlanet: a read may mutate attributes in place
-    replica_discovery_max_hops: int = -1  # iPlanet default: search the whole ring for a session
+    # the settings the core uses take their defaults (and reasons) from ring.core.settings
+    async_: bool = _CORE.async_replication
+    get_attribute_triggers_replication: bool = _CORE.replicate_on_read
+    replica_discovery_max_hops: int = _CORE.max_discovery_hops
     startup_discovery_timeout: float = 0.0  # iPlanet default: do not wait for the backup at start
     cookie_name: str = "CLUSTERSESSIONLOCATOR"  # iPlanet's locator cookie name
-    ping_interval: float = 0.5  # 4 pings per failure timeout: one lost ping is not a failure
-    failure_timeout: float = 2.0  # short enough that a blocked request is held ~2 s on failover
-    session_timeout: float = 1800.0  # the servlet default max inactive interval (30 minutes)
-    max_session_size: int = 1024 * 1024  # 1 MiB: ample for sessions, bounds a replication batch
+    ping_interval: float = _CORE.ping_interval
+    failure_timeout: float = _CORE.failure_timeout
+    session_timeout: float = _CORE.session_timeout
+    max_session_size: int = _CORE.max_session_size
     ntp_servers: tuple[str, ...] = ()  # no NTP query unless asked; peers' clocks are compared anyway
     max_clock_skew: float = 1.0  # well under the failure timeout, so expiry agrees across instances
-    request_timeout: float = 10.0  # outlasts failure detection, so a write completes after failover
+    request_timeout: float = _CORE.request_timeout
     session_cookie_name: str = "RINGSESSION"  # distinct from frameworks' own "session" cookies
     cookie_secure: bool = False  # plain-HTTP development works; set true behind HTTPS
     tls_cert_file: str | None = None  # required when encrypted: this instance's certificate
@@ -149,16 +158,9 @@ class ReplicationSettings:
             raise ConfigError(
                 f"<startup-discovery-timeout> must be 0 or from 0.001 to 3600 seconds, got {_seconds(wait)}"
             )
-        for element, value in (
-            ("ping-interval", self.ping_interval),
-            ("failure-timeout", self.failure_timeout),
-            ("session-timeout", self.session_timeout),
-            ("max-clock-skew", self.max_clock_skew),
-            ("request-timeout", self.request_timeout),
-        ):
-            if not value > 0:
-                raise ConfigError(f"<{element}> must be a positive number of seconds, got {_seconds(value)}")
-        self._check_relations()
+        self.core_settings()  # the core's own rules, checked here with element names
+        if not self.max_clock_skew > 0:
+            raise ConfigError(f"<max-clock-skew> must be a positive number of seconds, got {_seconds(self.max_clock_skew)}")
         if not 1 <= self.max_session_size <= MAX_SESSION_SIZE_LIMIT:
             raise ConfigError(
                 f"<max-session-size> must be from 1 to {MAX_SESSION_SIZE_LIMIT} bytes (8 MiB), "
@@ -168,20 +170,6 @@ class ReplicationSettings:
             split_host_port(server, 123, "ntp-server")
         self._check_cookies()
         self._check_tls()
-
-    def _check_relations(self) -> None:
-        if not self.failure_timeout > 2 * self.ping_interval:
-            raise ConfigError(
-                f"<failure-timeout> ({_seconds(self.failure_timeout)} s) must be more than twice "
-                f"<ping-interval> ({_seconds(self.ping_interval)} s), so that one lost ping does "
-                "not declare a peer dead"
-            )
-        if not self.request_timeout > self.failure_timeout:
-            raise ConfigError(
-                f"<request-timeout> ({_seconds(self.request_timeout)} s) must be more than "
-                f"<failure-timeout> ({_seconds(self.failure_timeout)} s), so that a write waiting "
-                "for a dead backup can complete on the next one"
-            )
 
     def _check_cookies(self) -> None:
         for element, value in (
@@ -221,20 +209,20 @@ class ReplicationSettings:
                     )
 
     def core_settings(self) -> CoreSettings:
-        """The part of these settings the pure core needs."""
-        from ring.core.settings import CoreSettings
-
-        return CoreSettings(
-            ping_interval=self.ping_interval,
-            failure_timeout=self.failure_timeout,
-            session_timeout=self.session_timeout,
-            max_discovery_hops=self.replica_discovery_max_hops,
-            async_replication=self.async_,
-            replicate_on_read=self.get_attribute_triggers_replication,
-            max_session_size=self.max_session_size,
-            request_timeout=self.request_timeout,
-        )
-
+        """The part of these settings the pure core needs, checked by the core's own rules."""
+        try:
+            return CoreSettings(
+                ping_interval=self.ping_interval,
+                failure_timeout=self.failure_timeout,
+                session_timeout=self.session_timeout,
+                max_discovery_hops=self.replica_discovery_max_hops,
+                async_replication=self.async_,
+                replicate_on_read=self.get_attribute_triggers_replication,
+                max_session_size=self.max_session_size,
+                request_timeout=self.request_timeout,
+            )
+        except InvalidSettings as invalid:
+            raise ConfigError(invalid.problems[0].render(CORE_ELEMENTS)) from None
 
 def setting_defaults() -> dict[str, object]:
     """ReplicationSettings field name -> its default value."""
@@ -338,7 +326,4 @@ class ClusterConfig:
         spec = self.instance(instance_id)
         if not spec.enabled:
             return None
-        ring = self.ring
-        position = ring.index(spec.id)
-        successor = ring[(position + 1) % len(ring)]
-        return None if successor == spec.id else successor
+        return successor_of(spec.id, self.ring, self.ring)

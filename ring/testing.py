@@ -168,7 +168,7 @@ class SimCluster:
             return
         if self.nodes.get(env.dst) is None:
             if env.in_reply_to is None:  # connection refused: the sender learns at once
-                self.feed(env.src, Unreachable(env.dst, env.message))  # type: ignore[arg-type]
+                self.feed(env.src, Unreachable(peer=env.dst, request=env.message))  # type: ignore[arg-type]
             return
         self.in_flight.append(env)
 
@@ -179,7 +179,7 @@ class SimCluster:
         env = self.in_flight.pop(index)
         if self.nodes.get(env.dst) is None:
             return
-        self.feed(env.dst, Received(env.message, env.in_reply_to))
+        self.feed(env.dst, Received(message=env.message, in_reply_to=env.in_reply_to))
 
     def drop(self, index: int) -> None:
         self.in_flight.pop(index)
@@ -244,7 +244,8 @@ class SimCluster:
             self._issue_write(op, base=0)
         else:
             rid = self._new_request(op)
-            self.feed(node, LoadRequested(rid, session_id, hint[0], hint[1]))
+            self.feed(node, LoadRequested(request_id=rid, session_id=session_id, hint_primary=hint[0],
+                                          hint_backup=hint[1]))
         return op
 
     def _new_request(self, op: ClientOp) -> int:
@@ -254,7 +255,7 @@ class SimCluster:
 
     def _issue_write(self, op: ClientOp, base: int) -> None:
         rid = self._new_request(op)
-        self.feed(op.node, WriteRequested(rid, op.session_id, base, op.payload,
+        self.feed(op.node, WriteRequested(request_id=rid, session_id=op.session_id, base_version=base, data=op.payload,
                                           deleted=op.kind == "invalidate"))
 
     def _client_effect(self, name: str, effect: Loaded | LoadFailed | WriteCommitted | WriteFailed) -> None:
@@ -263,7 +264,7 @@ class SimCluster:
             return
         op = self.ops[op_id]
         if isinstance(effect, LoadFailed | WriteFailed):
-            op.phase, op.outcome, op.reason = "done", "failed", effect.reason
+            op.phase, op.outcome, op.reason = "done", "failed", effect.reason.value
             return
         if isinstance(effect, Loaded):
             op.loaded_version = effect.record.version if effect.record else 0

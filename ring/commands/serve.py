@@ -12,13 +12,16 @@ import argparse
 import asyncio
 import logging
 import signal
-import time
 
 from ring.config import ClusterConfig
-from ring.core import messages as m
-from ring.core.clockskew import peer_offset, verdict
-from ring.errors import ClockSkewError, ConfigError
+from ring.errors import ConfigError
+from ring.host.http import HttpServer, import_app, session_app, with_health
+from ring.host.instance import Instance
+from ring.host.startup import check_peer_clocks, wait_for_backup
+from ring.io.facade import EngineBackend
+from ring.io.metrics import registry_for, render
 from ring.serverxml import load_server_xml
+from ring.web.session import LOCAL_ONLY_ATTRIBUTES
 
 log = logging.getLogger("ring.serve")
 
@@ -74,31 +77,27 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tuple[str, int] | None,
                  threads: int, event_log: str | None) -> int:
-    from ring.io.runtime import Engine, EngineBackend
-
-    engine = Engine(config, me, event_log=event_log)
+    instance = Instance(config, me, event_log=event_log)
     try:
-        await engine.start_server()
+        engine = await instance.listen()
     except OSError as exc:
         raise ConfigError(str(exc)) from exc
     server = None
     try:
-        await _peer_clock_check(engine)
-        await _startup_discovery(engine)
-        engine.start_ticking()
+        await check_peer_clocks(engine.transport, config, me)
+        await wait_for_backup(engine.transport, config, me)
+        instance.start()
         if app_spec and http:
-            from ring.web.hosting import HttpServer, import_app, session_app, with_health
-
             app = import_app(app_spec)
-            from ring.io.metrics import registry_for, render
-
-            registry = registry_for(engine)
-            wrapped = with_health(session_app(app, EngineBackend(engine), config), engine.ready,
+            registry = registry_for(instance.metrics_sources(ring_session_local_only_attributes=(
+                "attributes kept on this instance only (not JSON-serializable)",
+                lambda: LOCAL_ONLY_ATTRIBUTES.value)))
+            wrapped = with_health(session_app(app, EngineBackend(engine), config), instance.ready,
                                   lambda: render(registry))
             server = HttpServer(wrapped, http[0], http[1], threads)
             server.start()
             log.info("serving %s on http://%s:%d", app_spec, http[0], http[1])
-        log.info("instance %s up: replication on %s, ring %s", me, engine.spec.address, " -> ".join(config.ring))
+        log.info("instance %s up: replication on %s, ring %s", me, instance.spec.address, " -> ".join(config.ring))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -109,48 +108,4 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
     finally:
         if server is not None:
             server.stop()
-        await engine.stop()
-
-
-async def _peer_clock_check(engine: object) -> None:
-    """Compare wall clocks with every reachable peer at join, round-trip compensated."""
-    from ring.io.runtime import Engine
-    from ring.io.transport import join_probe
-
-    assert isinstance(engine, Engine) and engine.node is not None
-    limit = engine.config.replication.max_clock_skew
-    # Incarnation 0 marks a clock probe, which peers answer without telling their core. With the
-    # real one, peers would record this process (its incarnation read from the very clock under
-    # test) even when the check then refuses it, and fence every later start whose clock reads lower.
-    header = m.Header(engine.me, 0, 0)
-    probes = await asyncio.gather(*(join_probe(p, m.Join(header, time.time()), 1.0)
-                                    for p in engine.peers.values()))
-    for name, probe in zip(engine.peers, probes, strict=True):
-        if probe is None:
-            continue
-        t_send, reply, t_recv = probe
-        offset, error = peer_offset(t_send, reply.wall_time, t_recv)
-        v = verdict(offset, error, limit, source=f"peer {name}")
-        if not v.ok:
-            raise ClockSkewError(f"refusing to join the ring: {v.message}")
-        log.info("clock vs %s: %s", name, v.message)
-
-
-async def _startup_discovery(engine: object) -> None:
-    """Wait up to startup-discovery-timeout for the designated backup to answer."""
-    from ring.io.runtime import Engine
-    from ring.io.transport import join_probe
-
-    assert isinstance(engine, Engine) and engine.node is not None
-    timeout = engine.config.replication.startup_discovery_timeout
-    backup = engine.config.successor_in_full_ring(engine.me)
-    if timeout <= 0 or backup is None or backup == engine.me:
-        return
-    deadline = time.monotonic() + timeout
-    header = m.Header(engine.me, engine.node.incarnation, 0)
-    while time.monotonic() < deadline:
-        if await join_probe(engine.peers[backup], m.Join(header, time.time()), 1.0) is not None:
-            log.info("designated backup %s answered", backup)
-            return
-        await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-    log.warning("designated backup %s did not answer within %.1f s; starting anyway", backup, timeout)
+        await instance.stop()

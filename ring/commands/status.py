@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def collect(config: ClusterConfig, timeout: float = 1.0) -> list[dict[str, Any]]:
     from ring.io._proto import ring_pb2 as pb
     from ring.io._proto import ring_pb2_grpc
-    from ring.io.transport import channel_credentials
+    from ring.io.security import channel_credentials
 
     credentials = channel_credentials(config.replication)  # an encrypted ring only speaks mutual TLS
     rows = []

@@ -2,7 +2,8 @@
 
 Theory of operation (DESIGN.md 4.3). Instance X needs session S and is not its primary. It sends
 a Claim to the candidates (the locator's primary and backup, then the ring onward, bounded by
-max hops; instances it believes dead are skipped) and considers its own copy. Holders answer:
+max hops; instances it believes dead are skipped) and considers its own copy. Holders answer
+(`grant`, a decision table):
 
     GRANTED        a primary, orphan or handed-over copy; the holder stops serving it and promises
                    it to X for request_timeout (others get BUSY meanwhile)
@@ -15,14 +16,28 @@ wins if no answer reports anything newer and nobody is busy; a tombstone means "
 nothing anywhere means a new session; anything else is retried until the request deadline.
 X then makes S its primary at a version above every version seen, replicates it to its own
 successor, and only after that acknowledgement releases every other copy.
+
+`Adoptions` is the claimer's bookkeeping: one `PendingAdoption` per claim round in progress, and
+the decision each adoption commits. It decides nothing about the ring; the node asks it what is
+due and acts (sends the claims, writes the adopted record, answers the request).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ring.core.messages import ClaimStatus, SessionRecord
+from ring.core.store import ADOPTABLE, Copy, Role
+
+
+class Due(enum.Enum):
+    """What an adoption in progress needs now (Adoptions.due)."""
+
+    EXPIRED = "expired"  # past its request's deadline: fail the load
+    CLAIM_AGAIN = "claim again"  # its retry pause is over: a new claim round
+    DECIDE = "decide"  # complete, now that the silent candidates were given up
 
 
 class Verdict(enum.Enum):
@@ -36,6 +51,9 @@ class Verdict(enum.Enum):
 class ClaimAnswer:
     status: ClaimStatus | None  # None: unreachable
     record: SessionRecord | None = None
+
+
+UNREACHABLE = ClaimAnswer(None)
 
 
 @dataclass(slots=True)
@@ -54,6 +72,11 @@ class PendingAdoption:
 
     def complete(self) -> bool:
         return all(c in self.answers for c in self.asked)
+
+    @property
+    def listening(self) -> bool:
+        """Answers to this round's claims still count (not committing, not waiting to retry)."""
+        return not self.committing and self.retry_at is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +107,130 @@ def decide(answers: dict[str, ClaimAnswer], alive_unanswered: bool) -> Decision:
     if busy or others or alive_unanswered:
         return Decision(Verdict.RETRY, top_version=top)
     return Decision(Verdict.NEW)
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """The holder's answer to a claim, and the copy it keeps afterwards (None: unchanged)."""
+
+    status: ClaimStatus
+    record: SessionRecord | None = None
+    keep: Copy | None = None
+
+
+def grant(held: Copy | None, claimer: str, now: float, *, busy: bool, owner_dead: bool,
+          promise_until: float) -> Grant:
+    """The holder's side of a claim, as a table over the copy it holds.
+
+    `busy`: a write of the session is in flight here, or a record of it is on its way to our
+    successor (once it lands there it is a backup the claimer must see and release). A granted
+    primary becomes HANDED_OVER; every granted copy is promised to `claimer` until `promise_until`.
+    """
+    if busy:
+        return Grant(ClaimStatus.BUSY)
+    if held is None:
+        return Grant(ClaimStatus.NOT_FOUND)
+    if held.role is Role.BACKUP:
+        if not owner_dead:
+            return Grant(ClaimStatus.NOT_AUTHORITY, held.record)
+        held = Copy(held.record, Role.ORPHAN)  # the owner died before we noticed: an orphan
+    if held.role in ADOPTABLE and held.granted_to not in ("", claimer) and held.granted_until > now:
+        return Grant(ClaimStatus.BUSY, held.record)
+    role = Role.HANDED_OVER if held.role is Role.PRIMARY else held.role
+    kept = Copy(held.record, role, granted_to=claimer, granted_until=promise_until)
+    return Grant(ClaimStatus.GRANTED, held.record, kept)
+
+
+class Adoptions:
+    """The claim rounds this instance runs, and the decisions they commit (by claim id)."""
+
+    def __init__(self, *, retry_interval: float, answer_timeout: float) -> None:
+        self.retry_interval = retry_interval
+        self.answer_timeout = answer_timeout  # a candidate silent this long is not waited for
+        self._rounds: dict[int, PendingAdoption] = {}
+        self._plans: dict[int, Decision] = {}
+        self._claims = 0
+
+    def __len__(self) -> int:
+        return len(self._rounds)
+
+    def adopting(self, session_id: str) -> bool:
+        return any(a.session_id == session_id for a in self._rounds.values())
+
+    def start(self, request_id: int, session_id: str, candidates: list[str], deadline: float) -> PendingAdoption:
+        self._claims += 1
+        a = PendingAdoption(request_id, session_id, candidates, self._claims, deadline)
+        self._rounds[a.claim_id] = a
+        return a
+
+    def begin_round(self, a: PendingAdoption, asked: list[str], local: ClaimAnswer, now: float) -> None:
+        a.retry_at = None
+        a.answers.clear()
+        a.round_started = now
+        a.asked = asked
+        a.local = local
+
+    def answered(self, claim_id: int, peer: str, answer: ClaimAnswer) -> PendingAdoption | None:
+        """Record a candidate's answer (or its silence); the adoption when its round is complete."""
+        a = self._rounds.get(claim_id)
+        if a is None or not a.listening or peer not in a.asked:
+            return None
+        a.answers[peer] = answer
+        return a if a.complete() else None
+
+    def claimed_by(self, claim_id: int) -> PendingAdoption | None:
+        return self._rounds.get(claim_id)
+
+    def due(self, now: float, is_dead: Callable[[str], bool]) -> list[tuple[Due, PendingAdoption]]:
+        """The adoptions that need something now, in the order they started."""
+        due: list[tuple[Due, PendingAdoption]] = []
+        for a in list(self._rounds.values()):
+            if a.committing:
+                continue
+            if now >= a.deadline:
+                due.append((Due.EXPIRED, a))
+            elif a.retry_at is not None:
+                if now >= a.retry_at:
+                    due.append((Due.CLAIM_AGAIN, a))
+            elif not a.complete():
+                # a candidate that died meanwhile, or is silent for a failure timeout, will not
+                # answer: decide without it (and claim again if its copy may matter)
+                overdue = now - a.round_started >= self.answer_timeout
+                for peer in a.asked:
+                    if peer not in a.answers and (overdue or is_dead(peer)):
+                        a.answers[peer] = UNREACHABLE
+                if a.complete():
+                    due.append((Due.DECIDE, a))
+        return due
+
+    def decide(self, a: PendingAdoption, is_dead: Callable[[str], bool]) -> Decision:
+        answers = dict(a.answers)
+        if a.local is not None:
+            answers[""] = a.local
+        unanswered = any(ans.status is None and not is_dead(p) for p, ans in a.answers.items())
+        return decide(answers, unanswered)
+
+    def retry_later(self, a: PendingAdoption, now: float) -> None:
+        a.retry_at = now + self.retry_interval
+
+    def finish(self, a: PendingAdoption) -> None:
+        self._rounds.pop(a.claim_id, None)
+
+    def committing(self, a: PendingAdoption, decision: Decision) -> None:
+        a.committing = True
+        self._plans[a.claim_id] = decision
+
+    def committed(self, claim_id: int) -> tuple[PendingAdoption, Decision] | None:
+        """The adopted record of `claim_id` was replicated: its adoption and decision, done."""
+        decision = self._plans.pop(claim_id, None)
+        a = self._rounds.pop(claim_id, None)
+        if decision is None or a is None:
+            return None
+        return a, decision
+
+    def abandon_all(self) -> list[PendingAdoption]:
+        """Every adoption in progress, forgotten (this instance was fenced)."""
+        abandoned = list(self._rounds.values())
+        self._rounds.clear()
+        self._plans.clear()
+        return abandoned

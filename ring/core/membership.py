@@ -103,11 +103,14 @@ class Membership:
 
     def lease_valid(self, successor: str | None, now: float) -> bool:
         """May this instance serve its primaries now? (see the module docstring)."""
+        return now < self.lease_until(successor)
+
+    def lease_until(self, successor: str | None) -> float:
+        """Until when (monotonic) this instance may serve its primaries, as far as it knows now."""
         if successor is None:
-            return True  # alone: availability first (DESIGN.md 4.6)
+            return float("inf")  # alone: availability first (DESIGN.md 4.6)
         peer = self.peers[successor]
-        margin = self.settings.lease_margin
-        return peer.acked_send_time + self.settings.failure_timeout - margin > now
+        return peer.acked_send_time + self.settings.failure_timeout - self.settings.lease_margin
 
     def still_hears(self, target: str, now: float) -> bool:
         """Answer to an indirect probe: did `target` talk to us recently?"""

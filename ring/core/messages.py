@@ -1,15 +1,17 @@
 """Peer messages: what instances say to each other.
 
-Mirrors protos/ring/v1/ring.proto one to one (ring.io.codec translates). Every message carries the
-sender's id, incarnation and epoch. Requests (Ping, IndirectPing, Join, Claim, Release, DropBackups,
-Batch) get exactly one reply each; the core produces that reply as a `Respond` effect in the same
-step that received the request.
+Mirrors protos/ring/v1/ring.proto (ring.io.codec translates, and maps each request to its RPC).
+Every message carries the sender's id and incarnation: the fences are the incarnation, the stream
+number and sequence of a batch, and the session version. Requests (Ping, IndirectPing, Join,
+Claim, Release, DropBackups, Batch) get exactly one reply each; the core produces that reply as a
+`Respond` effect in the same step that received the request. Wall-clock readings for the clock
+check travel beside the messages, at the transport (the core never reads a wall clock).
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +38,7 @@ class SessionRecord:
 @dataclass(frozen=True, slots=True)
 class Header:
     sender: str
-    incarnation: int
-    epoch: int
+    incarnation: int  # 0 only on a starting instance's clock probe (a Join nobody records)
 
 
 class AckStatus(enum.Enum):
@@ -59,14 +60,12 @@ class ClaimStatus(enum.Enum):
 class Ping:
     header: Header
     nonce: int
-    wall_time: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class PingReply:
     header: Header
     nonce: int
-    wall_time: float = 0.0
     you_are_dead: bool = False
     known_incarnation: int = 0  # with you_are_dead: rejoin above this
 
@@ -91,13 +90,11 @@ class IndirectPingReply:
 @dataclass(frozen=True, slots=True)
 class Join:
     header: Header
-    wall_time: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class JoinReply:
     header: Header
-    wall_time: float = 0.0
     accepted: bool = True
     reason: str = ""
     known_incarnation: int = 0  # when not accepted: rejoin above this
@@ -107,7 +104,7 @@ class JoinReply:
 class Batch:
     """One group-committed batch on the replication stream to the successor.
 
-    The stream is identified by the sender's (incarnation, epoch at which it began); `seq` starts
+    The stream is identified by the sender's (incarnation, stream number); `seq` starts
     at 0 for each stream. `resync` marks batches carrying the full copy of the sender's primaries;
     `resync_done` marks the last of them.
     """
@@ -178,5 +175,5 @@ REQUEST_TYPES: tuple[type, ...] = (Ping, IndirectPing, Join, Batch, Claim, Relea
 __all__ = [
     "AckStatus", "Batch", "BatchAck", "Claim", "ClaimReply", "ClaimStatus", "Done", "DropBackups",
     "Header", "IndirectPing", "IndirectPingReply", "Join", "JoinReply", "Message", "Ping",
-    "PingReply", "Release", "Reply", "Request", "REQUEST_TYPES", "SessionRecord", "field",
+    "PingReply", "Release", "Reply", "Request", "REQUEST_TYPES", "SessionRecord",
 ]

@@ -6,8 +6,9 @@ flight; every write queued meanwhile goes into the next batch (group commit). A 
 the batch carrying it is acknowledged. When the successor changes, the in-flight writes go back to
 the front of the queue, a new stream starts at seq 0, and every primary is sent again (a full
 resync, interleaved with new writes and cut into batches of at most `batch_max_bytes`). When the
-resync is acknowledged, the old successor (if still alive) is told to drop its backups of us.
-Alone (no successor), writes commit at once, counted as unreplicated.
+resync is acknowledged, the old successor (if still alive) is told to drop its backups of us
+(`drops_to_send`, resent every ack timeout until it confirms). Alone (no successor), writes
+commit at once, counted as unreplicated.
 
 Receiver (`Inbound`). Per owner it remembers (incarnation, stream, next seq). A batch of a newer
 stream must start at seq 0; a duplicate (seq already applied) is acknowledged again; a gap or an
@@ -18,19 +19,21 @@ dropped: they are sessions the owner no longer has.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ring.core.messages import AckStatus, SessionRecord
+from ring.core.messages import AckStatus, Batch, SessionRecord
+from ring.core.store import SessionStore
+from ring.core.writes import Token
 
-# what a queued record is for, carried back to the node when it commits
-Token = tuple[str, int] | None  # ("write", request_id) / ("adopt", request_id) / None (resync)
+Carried = tuple[Token, SessionRecord]  # a queued record and what its commit completes
 
 
 @dataclass(slots=True)
 class InFlight:
     seq: int
     records: tuple[SessionRecord, ...]
-    tokens: list[tuple[Token, SessionRecord]]
+    tokens: list[Carried]
     sent_at: float
     resend_at: float
     resync: bool
@@ -58,11 +61,12 @@ class Outbound:
     stream: int = 0
     next_seq: int = 0
     in_flight: InFlight | None = None
-    queue: list[tuple[Token, SessionRecord]] = field(default_factory=list)
+    queue: list[Carried] = field(default_factory=list)
     resync_todo: list[SessionRecord] = field(default_factory=list)
     resyncing: bool = False
     resync_total: int = 0
     drops_due: dict[str, int] = field(default_factory=dict)  # old successor -> stream to cite
+    _drop_sent: dict[str, float] = field(default_factory=dict)  # old successor -> last DropBackups
     _streams_started: int = 0
 
     def repoint(self, successor: str | None, primaries: list[SessionRecord]) -> None:
@@ -93,7 +97,7 @@ class Outbound:
         if not self.queue and not self.resyncing:
             return None
         budget = self.batch_max_bytes
-        tokens: list[tuple[Token, SessionRecord]] = []
+        tokens: list[Carried] = []
         while self.queue and (not tokens or budget - self.queue[0][1].size >= 0):
             item = self.queue.pop(0)
             tokens.append(item)
@@ -112,7 +116,7 @@ class Outbound:
         self.next_seq += 1
         return self._as_batch(self.in_flight)
 
-    def acked(self, stream: int, seq: int) -> tuple[list[tuple[Token, SessionRecord]], bool, float] | None:
+    def acked(self, stream: int, seq: int) -> tuple[list[Carried], bool, float] | None:
         """The in-flight batch was acknowledged: its tokens, whether the resync ended, send time."""
         f = self.in_flight
         if f is None or stream != self.stream or seq != f.seq:
@@ -135,7 +139,7 @@ class Outbound:
         if self.in_flight is not None:
             self.in_flight.resend_at = min(self.in_flight.resend_at, now + self.retry_interval)
 
-    def drain_alone(self) -> list[tuple[Token, SessionRecord]]:
+    def drain_alone(self) -> list[Carried]:
         """No successor: everything queued or in flight commits now, unreplicated."""
         items = []
         if self.in_flight is not None:
@@ -147,6 +151,38 @@ class Outbound:
 
     def pending_count(self) -> int:
         return len(self.queue) + (len(self.in_flight.tokens) if self.in_flight else 0)
+
+    def carries(self, session_id: str) -> bool:
+        """A record of the session is queued or in flight: once acknowledged, it is a backup there."""
+        f = self.in_flight
+        return (f is not None and any(r.session_id == session_id for r in f.records)) or any(
+            r.session_id == session_id for _, r in self.queue)
+
+    def forget_resync(self, session_id: str) -> None:
+        """The session is no longer ours (handed over): a resync must not plant a stale backup of it."""
+        self.resync_todo = [r for r in self.resync_todo if r.session_id != session_id]
+
+    # ---- telling old successors to drop their backups of us
+
+    def drops_to_send(self, now: float, is_dead: Callable[[str], bool]) -> list[tuple[str, int]]:
+        """(old successor, stream) pairs to send DropBackups to now: after the resync, then again
+        every ack timeout until confirmed. Dead old successors are forgotten (nothing to drop)."""
+        due = []
+        for peer, stream in list(self.drops_due.items()):
+            if is_dead(peer):
+                del self.drops_due[peer]
+            elif not self.resyncing and self._drop_sent.get(peer, -1e18) + self.ack_timeout <= now:
+                self._drop_sent[peer] = now
+                due.append((peer, stream))
+        return due
+
+    def drop_confirmed(self, peer: str, stream: int) -> None:
+        if self.drops_due.get(peer) == stream:
+            del self.drops_due[peer]
+
+    def drop_unanswered(self, peer: str, now: float) -> None:
+        """The DropBackups call failed: try again after a short pause, not a whole ack timeout."""
+        self._drop_sent[peer] = now - self.ack_timeout + self.retry_interval
 
     def _as_batch(self, f: InFlight) -> OutgoingBatch:
         assert self.successor is not None
@@ -182,6 +218,25 @@ class Inbound:
             return AckStatus.REJECTED, f"gap: expected seq {current.next_seq}", False
         current.next_seq += 1
         return AckStatus.OK, "", True
+
+    def receive(self, batch: Batch, store: SessionStore) -> tuple[AckStatus, str]:
+        """Check a batch from its owner and apply its records to `store` when it is in sequence."""
+        owner = batch.header.sender
+        status, reason, apply = self.check(owner, batch.header.incarnation, batch.stream, batch.seq)
+        if apply:
+            for record in batch.records:
+                if record.owner == owner:
+                    store.apply_backup(record, batch.stream)
+            if batch.resync_done:
+                store.drop_backups_of(owner, older_than_stream=batch.stream)
+        return status, reason
+
+    def drop_stream(self, owner: str, stream: int, store: SessionStore) -> None:
+        """The owner re-pointed its stream (DropBackups): its backups from older streams go."""
+        store.drop_backups_of(owner, older_than_stream=stream)
+        current = self.streams.get(owner)
+        if current is not None and current.stream < stream:
+            self.forget(owner)
 
     def forget(self, owner: str) -> None:
         self.streams.pop(owner, None)

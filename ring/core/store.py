@@ -47,10 +47,15 @@ class Copy:
 
 
 class SessionStore:
-    """Copies by session id. Pure: no clock, no I/O."""
+    """Copies by session id. Pure: no clock, no I/O.
+
+    `touched` collects the ids whose primary may have changed (every mutation but the backup-only
+    ones), for the node to republish its read view; the node empties it.
+    """
 
     def __init__(self) -> None:
         self._copies: dict[str, Copy] = {}
+        self.touched: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._copies)
@@ -63,8 +68,10 @@ class SessionStore:
 
     def put(self, copy: Copy) -> None:
         self._copies[copy.record.session_id] = copy
+        self.touched.add(copy.record.session_id)
 
     def remove(self, session_id: str) -> Copy | None:
+        self.touched.add(session_id)
         return self._copies.pop(session_id, None)
 
     def primaries(self) -> list[SessionRecord]:
@@ -111,6 +118,7 @@ class SessionStore:
         doomed = [sid for sid, c in self._copies.items() if c.role in roles]
         for sid in doomed:
             del self._copies[sid]
+        self.touched.update(doomed)
         return len(doomed)
 
     def expire(self, session_now: float) -> int:
@@ -118,6 +126,7 @@ class SessionStore:
         doomed = [sid for sid, c in self._copies.items() if c.record.expires_at <= session_now]
         for sid in doomed:
             del self._copies[sid]
+        self.touched.update(doomed)
         return len(doomed)
 
     def bytes_held(self) -> int:

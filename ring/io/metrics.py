@@ -1,48 +1,56 @@
-"""Prometheus metrics of one instance, read from the engine at scrape time.
+"""Prometheus metrics of one instance, read at scrape time.
 
 A custom collector (no global mutable metric objects in the hot path): every scrape reads the
-engine's counters and the node's status. Served at /metrics by the hosted HTTP server. Labels
-carry instance ids, never session ids.
+counters and the node's status through the callables it was given, so this module knows neither
+the engine nor the HTTP side. Labels carry instance ids, never session ids.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-if TYPE_CHECKING:
-    from ring.io.runtime import Engine
+from ring.core import NodeStatus
+from ring.io.eventlog import Stats
+
+_COUNTERS = {
+    "writes": "session saves requested",
+    "loads": "session loads requested",
+    "adoptions": "sessions adopted from another instance",
+    "unreplicated": "saves acknowledged without a backup (no successor reachable)",
+    "failed": "requests that failed (503, indeterminate)",
+}
 
 
-class EngineCollector(Collector):
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Where a scrape reads its numbers."""
+
+    stats: Stats
+    status: Callable[[], NodeStatus | None]
+    refused: Callable[[], int] = lambda: 0
+    # more counters by metric name -> (help, value): e.g. the middleware's local-only attributes
+    extra_counters: Mapping[str, tuple[str, Callable[[], int]]] = field(default_factory=dict)
+
+
+class InstanceCollector(Collector):
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
 
     def collect(self) -> Iterator[Metric]:
-        e = self.engine
-        counters = {
-            "writes": "session saves requested",
-            "loads": "session loads requested",
-            "adoptions": "sessions adopted from another instance",
-            "unreplicated": "saves acknowledged without a backup (no successor reachable)",
-            "failed": "requests that failed (503, indeterminate)",
-        }
-        for key, doc in counters.items():
-            yield CounterMetricFamily(f"ring_{key}", doc, value=e.stats.get(key, 0))
-        service = getattr(e, "service", None)
+        src = self.sources
+        for key, doc in _COUNTERS.items():
+            yield CounterMetricFamily(f"ring_{key}", doc, value=getattr(src.stats, key))
         yield CounterMetricFamily("ring_refused_calls", "replication-port calls refused (stranger, "
-                                  "bad key, malformed)", value=getattr(service, "refused", 0))
-        from ring.web.session import LOCAL_ONLY_ATTRIBUTES
-
-        yield CounterMetricFamily("ring_session_local_only_attributes", "attributes kept on this "
-                                  "instance only (not JSON-serializable)", value=LOCAL_ONLY_ATTRIBUTES.value)
-        if e.node is None:
+                                  "bad key, malformed)", value=src.refused())
+        for name, (doc, value) in src.extra_counters.items():
+            yield CounterMetricFamily(name, doc, value=value())
+        st = src.status()
+        if st is None:
             return
-        st = e.node.inspect(time.monotonic())
         yield GaugeMetricFamily("ring_primaries", "sessions this instance owns", value=st.primaries)
         backups = GaugeMetricFamily("ring_backups", "backup copies held, by owner", labels=["owner"])
         for owner, n in st.backups.items():
@@ -65,9 +73,9 @@ class EngineCollector(Collector):
                                 value=st.pending_writes)
 
 
-def registry_for(engine: Engine) -> CollectorRegistry:
+def registry_for(sources: Sources) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(EngineCollector(engine))
+    registry.register(InstanceCollector(sources))
     return registry
 
 

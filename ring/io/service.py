@@ -1,4 +1,4 @@
-"""gRPC server side: decode, admit, hand to the engine, encode. No decisions here.
+"""gRPC server side: admit, decode, hand to the core, encode. No decisions here.
 
 Admission: every call except Status must come from an address of a cluster member, carry a
 valid `x-ring-auth` token when a key is configured, and decode cleanly; otherwise it is refused
@@ -6,6 +6,9 @@ with a log line (never a session id) and the instance and its data are untouched
 are enforced by the server options (max receive message length). Requests are parsed here, not
 by grpc (see `add_to_server`), so that bytes which are not protobuf get INVALID_ARGUMENT and one
 warning line instead of an error traceback per call.
+
+The servicer talks to the engine through `Core` (handle a message, report status); replies to a
+Join or a Ping carry this host's wall clock, stamped here, for the peers' clock checks.
 """
 
 from __future__ import annotations
@@ -15,23 +18,27 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import grpc
 from google.protobuf.message import DecodeError
 
-from ring.core import messages as m
+from ring.core import messages as wire
 from ring.errors import ProtocolError
 from ring.io import codec
 from ring.io._proto import ring_pb2 as pb
-from ring.io._proto import ring_pb2_grpc
-from ring.io.transport import AUTH_METADATA, auth_token
-
-if TYPE_CHECKING:
-    from ring.io.runtime import Engine
+from ring.io.security import AUTH_METADATA, auth_token
 
 log = logging.getLogger("ring.service")
+
+
+class Core(Protocol):
+    """What the servicer needs of the engine."""
+
+    def handle(self, message: wire.Message) -> wire.Reply | None: ...
+
+    def status_reply(self) -> pb.StatusReply: ...
 
 
 def peer_ip(context: grpc.aio.ServicerContext) -> str:
@@ -48,10 +55,9 @@ def peer_ip(context: grpc.aio.ServicerContext) -> str:
     return peer
 
 
-class RingService(ring_pb2_grpc.RingServicer):
-    def __init__(self, engine: Engine, member_ips: frozenset[str], key: str | None,
-                 max_record: int) -> None:
-        self.engine = engine
+class RingService:
+    def __init__(self, core: Core, member_ips: frozenset[str], key: str | None, max_record: int) -> None:
+        self.core = core
         self.member_ips = member_ips
         self.key = key
         self.max_record = max_record
@@ -65,7 +71,7 @@ class RingService(ring_pb2_grpc.RingServicer):
         await context.abort(code, why)
 
     async def _admit(self, request: Any, context: grpc.aio.ServicerContext, *,
-                     sender_checked: str = "") -> m.Message:
+                     sender_checked: str = "") -> wire.Message:
         """Address, shape and key checks; `sender_checked`: a stream already admitted this sender
         (address and key are checked once per stream, the shape of every message)."""
         if not sender_checked and peer_ip(context) not in self.member_ips:
@@ -86,25 +92,15 @@ class RingService(ring_pb2_grpc.RingServicer):
                 await self._refuse(context, grpc.StatusCode.UNAUTHENTICATED, "bad or missing cluster key")
         return msg
 
-    async def _unary(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def unary(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         msg = await self._admit(request, context)
-        if isinstance(msg, m.Join) and msg.header.incarnation == 0:
-            # A starting instance's clock probe (ring.commands.serve), not an announcement: the
-            # core never sees it, so a process the check then refuses leaves no trace in the ring.
-            node = self.engine.node
-            assert node is not None
-            return codec.encode(m.JoinReply(m.Header(self.engine.me, node.incarnation, node.epoch), time.time()))
-        reply = self.engine.handle(msg)
+        reply = self.core.handle(msg)
         if reply is None:
             await self._refuse(context, grpc.StatusCode.FAILED_PRECONDITION, "not accepted")
         assert reply is not None
-        if isinstance(reply, m.JoinReply | m.PingReply):
-            reply = type(reply)(**{**_fields(reply), "wall_time": time.time()})
-        return codec.encode(reply)
+        return codec.encode(reply, wall_time=time.time())
 
-    Ping = IndirectPing = Join = Claim = Release = DropBackups = _unary
-
-    async def Replicate(self, request_iterator: AsyncIterator[pb.Batch],
+    async def replicate(self, request_iterator: AsyncIterator[pb.Batch],
                         context: grpc.aio.ServicerContext) -> AsyncIterator[pb.BatchAck]:
         task = asyncio.current_task()
         if task is not None:
@@ -114,9 +110,9 @@ class RingService(ring_pb2_grpc.RingServicer):
             async for request in request_iterator:
                 msg = await self._admit(request, context, sender_checked=sender)
                 sender = msg.header.sender
-                if not isinstance(msg, m.Batch):
+                if not isinstance(msg, wire.Batch):
                     await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "only batches on this stream")
-                reply = self.engine.handle(msg)
+                reply = self.core.handle(msg)
                 if reply is not None:
                     yield codec.encode(reply)
         except asyncio.CancelledError:
@@ -135,17 +131,8 @@ class RingService(ring_pb2_grpc.RingServicer):
         for task in list(self._streams):
             task.cancel()
 
-    async def Status(self, request: pb.StatusRequest, context: grpc.aio.ServicerContext) -> pb.StatusReply:
-        return self.engine.status_reply()
-
-
-# method -> (request type, reply type); Replicate is the one stream.
-_METHODS: dict[str, tuple[Any, Any]] = {
-    "Replicate": (pb.Batch, pb.BatchAck), "Ping": (pb.Ping, pb.PingReply),
-    "IndirectPing": (pb.IndirectPing, pb.IndirectPingReply), "Join": (pb.Join, pb.JoinReply),
-    "Claim": (pb.Claim, pb.ClaimReply), "Release": (pb.Release, pb.Done),
-    "DropBackups": (pb.DropBackups, pb.Done), "Status": (pb.StatusRequest, pb.StatusReply),
-}
+    async def status(self, request: pb.StatusRequest, context: grpc.aio.ServicerContext) -> pb.StatusReply:
+        return self.core.status_reply()
 
 
 def _parser(request_type: Any) -> Callable[[bytes], Any]:
@@ -161,15 +148,20 @@ def _parser(request_type: Any) -> Callable[[bytes], Any]:
 
 
 def add_to_server(service: RingService, server: grpc.aio.Server) -> None:
-    """ring_pb2_grpc.add_RingServicer_to_server, but with requests parsed leniently (see above)."""
+    """The ring.v1.Ring service on `server`, with requests parsed leniently (see above)."""
     handlers = {}
-    for name, (request_type, reply_type) in _METHODS.items():
-        make = grpc.stream_stream_rpc_method_handler if name == "Replicate" else grpc.unary_unary_rpc_method_handler
-        handlers[name] = make(getattr(service, name), request_deserializer=_parser(request_type),
-                              response_serializer=reply_type.SerializeToString)
+    for method, request_type, reply_type in codec.RPCS.values():
+        if method == "Replicate":
+            handler = grpc.stream_stream_rpc_method_handler(
+                service.replicate, request_deserializer=_parser(request_type),
+                response_serializer=reply_type.SerializeToString)
+        else:
+            handler = grpc.unary_unary_rpc_method_handler(
+                service.unary, request_deserializer=_parser(request_type),
+                response_serializer=reply_type.SerializeToString)
+        handlers[method] = handler
+    handlers["Status"] = grpc.unary_unary_rpc_method_handler(
+        service.status, request_deserializer=_parser(pb.StatusRequest),
+        response_serializer=pb.StatusReply.SerializeToString)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("ring.v1.Ring", handlers),))
     server.add_registered_method_handlers("ring.v1.Ring", handlers)
-
-
-def _fields(obj: Any) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in obj.__slots__}

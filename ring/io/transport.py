@@ -1,47 +1,75 @@
-"""gRPC client side: one channel per peer, unary calls, and the replication stream.
+"""How an engine talks to its peers: the `Transport` seam and its gRPC implementation.
 
-This is the one place where grpc.RpcError (and OSError) is caught: a failed call becomes the
-core input `Unreachable(peer, request)`; a reply becomes `Received(reply, in_reply_to=request)`.
-Nothing here decides anything.
+An engine hands every outgoing request to its transport (`send`) and never waits: the outcome
+comes back through the `deliver` sink it was built with, as a core input, `Received(reply,
+in_reply_to=request)` or `Unreachable(peer, request)`. This is the one place where a failed call
+(grpc.RpcError, OSError, a reply that does not decode) becomes ring's own, h11-style: an input,
+not an exception. Batches travel on one long-lived bidirectional stream per peer; everything else
+is a unary call with a deadline per kind of request (`CallTimeouts`).
+
+`probe_clock` asks a peer for its wall clock with a Join of incarnation 0 (a clock probe, which
+the peer's core answers without recording anything), for the start-up checks of ring.host.
+
+ring.io.memory is the in-memory twin, for running engines in one process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
+import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import grpc
 
-from ring.core import Received, Unreachable
-from ring.core import messages as m
+from ring.core import Input, Received, Unreachable
+from ring.core import messages as wire
+from ring.core.settings import CoreSettings
 from ring.errors import ProtocolError
 from ring.io import codec
 from ring.io._proto import ring_pb2_grpc
 
 log = logging.getLogger("ring.transport")
 
-AUTH_METADATA = "x-ring-auth"
+Deliver = Callable[[Input], Any]
 
 
-def auth_token(key: str, sender: str) -> str:
-    return hmac.new(key.encode(), sender.encode(), hashlib.sha256).hexdigest()
+@dataclass(frozen=True, slots=True)
+class ClockReading:
+    """A peer's wall clock, read between two readings of ours (seconds since the epoch)."""
+
+    sent: float
+    peer: float
+    received: float
 
 
-def channel_credentials(replication: Any) -> grpc.ChannelCredentials | None:
-    """This host's client side of mutual TLS when <encrypted> is true (ring.config.ReplicationSettings)."""
-    if not replication.encrypted:
-        return None
-    return grpc.ssl_channel_credentials(_read(replication.tls_ca_file), _read(replication.tls_key_file),
-                                        _read(replication.tls_cert_file))
+@dataclass(frozen=True, slots=True)
+class CallTimeouts:
+    """How long a unary call may take before it counts as unreachable."""
+
+    probe: float  # pings and indirect pings: a late answer is no evidence anyway
+    other: float  # claims, releases, drops: a failure timeout
+
+    @classmethod
+    def of(cls, settings: CoreSettings) -> CallTimeouts:
+        return cls(probe=2 * settings.ping_interval, other=settings.failure_timeout)
+
+    def for_request(self, request: wire.Request) -> float:
+        return self.probe if isinstance(request, wire.Ping | wire.IndirectPing) else self.other
 
 
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
+class Transport(Protocol):
+    def send(self, to: str, request: wire.Request) -> None:
+        """Send `request` to peer `to`; its outcome is delivered later as a core input."""
+        ...
+
+    async def probe_clock(self, to: str, timeout: float) -> ClockReading | None:
+        """The peer's wall clock (None: no answer within `timeout`)."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 def channel_options(max_message: int) -> list[tuple[str, Any]]:
@@ -55,107 +83,111 @@ def channel_options(max_message: int) -> list[tuple[str, Any]]:
     ]
 
 
-class Peer:
-    """The client side of one peer: a channel, a stub, the replication stream."""
+class GrpcTransport:
+    """One channel per peer; unary calls and the replication stream, over grpc.aio."""
 
-    def __init__(self, name: str, address: str, deliver: Callable[[Any], None], *,
+    def __init__(self, me: str, addresses: dict[str, str], deliver: Deliver, *,
                  credentials: grpc.ChannelCredentials | None, metadata: tuple[tuple[str, str], ...],
-                 max_message: int, max_record: int) -> None:
-        self.name = name
-        self.address = address
+                 max_message: int, max_record: int, timeouts: CallTimeouts) -> None:
+        self.me = me
         self._deliver = deliver
         self._metadata = metadata
         self._max_record = max_record
-        options = channel_options(max_message)
-        if credentials is not None:
-            self.channel = grpc.aio.secure_channel(address, credentials, options=options)
-        else:
-            self.channel = grpc.aio.insecure_channel(address, options=options)
-        self.stub = ring_pb2_grpc.RingStub(self.channel)
-        self._queue: asyncio.Queue[m.Batch] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
+        self._timeouts = timeouts
+        self._peers = {
+            name: _Peer(name, address, credentials, channel_options(max_message))
+            for name, address in addresses.items() if name != me
+        }
         self._tasks: set[asyncio.Task[None]] = set()
 
-    # ------------------------------------------------------------ unary
-
-    def call(self, request: m.Request, timeout: float) -> None:
-        task = asyncio.get_running_loop().create_task(self._call(request, timeout))
+    def send(self, to: str, request: wire.Request) -> None:
+        peer = self._peers[to]
+        if isinstance(request, wire.Batch):
+            peer.queue.put_nowait(request)
+            if peer.writer is None or peer.writer.done():
+                peer.writer = asyncio.get_running_loop().create_task(self._write_loop(peer))
+            return
+        task = asyncio.get_running_loop().create_task(self._call(peer, request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _call(self, request: m.Request, timeout: float) -> None:
-        method = getattr(self.stub, type(request).__name__)
+    async def _call(self, peer: _Peer, request: wire.Request) -> None:
+        method = getattr(peer.stub, codec.RPCS[type(request)][0])
         try:
-            reply = await method(codec.encode(request), timeout=timeout, metadata=self._metadata)
+            reply = await method(codec.encode(request), timeout=self._timeouts.for_request(request),
+                                 metadata=self._metadata)
             decoded = codec.decode(reply, self._max_record)
         except (grpc.RpcError, OSError, ProtocolError) as exc:
-            log.debug("%s to %s failed: %s", type(request).__name__, self.name, _brief(exc))
-            self._deliver(Unreachable(self.name, request))
+            log.debug("%s to %s failed: %s", type(request).__name__, peer.name, _brief(exc))
+            self._deliver(Unreachable(peer=peer.name, request=request))
             return
-        self._deliver(Received(decoded, in_reply_to=request))
+        self._deliver(Received(message=decoded, in_reply_to=request))
 
-    # ------------------------------------------------------------ replication stream
-
-    def stream(self, batch: m.Batch) -> None:
-        self._queue.put_nowait(batch)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
-
-    async def _write_loop(self) -> None:
+    async def _write_loop(self, peer: _Peer) -> None:
         call = None
         reader: asyncio.Task[None] | None = None
-        last: m.Batch | None = None
         try:
             while True:
-                batch = await self._queue.get()
-                last = batch
+                batch = await peer.queue.get()
                 if call is None or (reader is not None and reader.done()):
-                    call = self.stub.Replicate(metadata=self._metadata)
-                    reader = asyncio.get_running_loop().create_task(self._read_loop(call, batch))
+                    call = peer.stub.Replicate(metadata=self._metadata)
+                    reader = asyncio.get_running_loop().create_task(self._read_loop(peer, call, batch))
                 try:
                     await call.write(codec.encode(batch))
                 except (grpc.RpcError, OSError, asyncio.InvalidStateError) as exc:
-                    log.debug("replication stream to %s broke: %s", self.name, _brief(exc))
+                    log.debug("replication stream to %s broke: %s", peer.name, _brief(exc))
                     call.cancel()
                     call = None
-                    self._deliver(Unreachable(self.name, last))
+                    self._deliver(Unreachable(peer=peer.name, request=batch))
         except asyncio.CancelledError:
             if call is not None:
                 call.cancel()
             raise
 
-    async def _read_loop(self, call: Any, first: m.Batch) -> None:
+    async def _read_loop(self, peer: _Peer, call: Any, first: wire.Batch) -> None:
         try:
             async for ack in call:
-                self._deliver(Received(codec.decode(ack, self._max_record)))
+                self._deliver(Received(message=codec.decode(ack, self._max_record)))
         except (grpc.RpcError, OSError, ProtocolError) as exc:
-            log.debug("replication stream from %s ended: %s", self.name, _brief(exc))
-            self._deliver(Unreachable(self.name, first))
+            log.debug("replication stream from %s ended: %s", peer.name, _brief(exc))
+            self._deliver(Unreachable(peer=peer.name, request=first))
+
+    async def probe_clock(self, to: str, timeout: float) -> ClockReading | None:
+        peer = self._peers[to]
+        sent = time.time()
+        probe = codec.encode(wire.Join(wire.Header(self.me, 0)), wall_time=sent)
+        try:
+            reply = await peer.stub.Join(probe, timeout=timeout, metadata=self._metadata)
+            codec.decode(reply)
+        except (grpc.RpcError, OSError, ProtocolError):
+            return None
+        return ClockReading(sent=sent, peer=codec.wall_time_of(reply), received=time.time())
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
+        for peer in self._peers.values():
+            if peer.writer is not None:
+                peer.writer.cancel()
         for task in list(self._tasks):
             task.cancel()
-        await self.channel.close(grace=None)
+        for peer in self._peers.values():
+            await peer.channel.close(grace=None)
+
+
+class _Peer:
+    def __init__(self, name: str, address: str, credentials: grpc.ChannelCredentials | None,
+                 options: list[tuple[str, Any]]) -> None:
+        self.name = name
+        self.address = address
+        if credentials is not None:
+            self.channel = grpc.aio.secure_channel(address, credentials, options=options)
+        else:
+            self.channel = grpc.aio.insecure_channel(address, options=options)
+        self.stub = ring_pb2_grpc.RingStub(self.channel)
+        self.queue: asyncio.Queue[wire.Batch] = asyncio.Queue()
+        self.writer: asyncio.Task[None] | None = None
 
 
 def _brief(exc: BaseException) -> str:
     if isinstance(exc, grpc.aio.AioRpcError):
         return f"{exc.code().name}: {exc.details()}"
     return f"{type(exc).__name__}: {exc}"
-
-
-async def join_probe(peer: Peer, join: m.Join, timeout: float) -> tuple[float, m.JoinReply, float] | None:
-    """Send a Join and return (t_send, reply, t_recv) in wall-clock seconds, or None if unanswered."""
-    import time
-
-    t_send = time.time()
-    try:
-        reply = await peer.stub.Join(codec.encode(join), timeout=timeout, metadata=peer._metadata)
-        decoded = codec.decode(reply)
-    except (grpc.RpcError, OSError, ProtocolError):
-        return None
-    t_recv = time.time()
-    assert isinstance(decoded, m.JoinReply)
-    return t_send, decoded, t_recv

@@ -13,6 +13,7 @@ import pytest
 
 from ring.core import (
     CoreSettings,
+    FailureReason,
     Fenced,
     LoadRequested,
     Node,
@@ -132,7 +133,7 @@ def test_an_instance_alone_commits_at_once_unreplicated() -> None:
     assert op.outcome == "ok" and not sim.in_flight
     ((_, committed),) = effects_since(sim, mark, WriteCommitted)
     assert committed.replicated is False and committed.backup == ""
-    assert sim.node("a").unreplicated_writes == 1
+    assert sim.node("a").inspect(sim.now).unreplicated_writes == 1
 
 
 def test_the_last_survivor_commits_unreplicated() -> None:
@@ -142,7 +143,7 @@ def test_the_last_survivor_commits_unreplicated() -> None:
     assert sim.node("a").inspect(sim.now).successor is None
     op = done(sim, sim.request("create", "a", "s1", payload=b"x"))
     assert op.outcome == "ok" and op.locator == ("a", "")
-    assert sim.node("a").unreplicated_writes == 1
+    assert sim.node("a").inspect(sim.now).unreplicated_writes == 1
 
 
 # ---------------------------------------------------------------- failure and adoption
@@ -154,7 +155,7 @@ def test_backups_of_a_dead_instance_become_orphans() -> None:
     mark = len(sim.effect_log)
     sim.crash("a")
     sim.run(3 * FAILURE_TIMEOUT)
-    assert ("b", PeerDeclaredDead("a", 1, 1)) in effects_since(sim, mark, PeerDeclaredDead)
+    assert ("b", PeerDeclaredDead(peer="a", incarnation=1, orphans=1)) in effects_since(sim, mark, PeerDeclaredDead)
     assert role_of(sim, "b", "s1") == (Role.ORPHAN, 1)
     assert sim.node("c").inspect(sim.now).successor == "b"  # the ring re-formed around a
 
@@ -165,9 +166,9 @@ def test_orphans_refuse_writes() -> None:
     sim.crash("a")
     sim.run(3 * FAILURE_TIMEOUT)
     mark = len(sim.effect_log)
-    sim.feed("b", WriteRequested(999, "s1", base_version=1, data=b"sneaky"))
+    sim.feed("b", WriteRequested(request_id=999, session_id="s1", base_version=1, data=b"sneaky"))
     assert [e for _, e in effects_since(sim, mark, WriteFailed)] == [
-        WriteFailed(999, "session moved to another instance")]
+        WriteFailed(request_id=999, reason=FailureReason("session moved to another instance"))]
     assert role_of(sim, "b", "s1") == (Role.ORPHAN, 1)
 
 
@@ -223,7 +224,7 @@ def test_a_tombstone_is_not_overwritten_by_an_older_replicated_copy() -> None:
     old_batch = next(e for n, e in reversed(sim.effect_log)
                      if isinstance(e, Send) and isinstance(e.message, Batch) and e.message.records)
     done(sim, sim.request("invalidate", "a", "s1", created.locator))
-    sim.feed("b", Received(old_batch.message))  # an old batch arrives again, very late
+    sim.feed("b", Received(message=old_batch.message))  # an old batch arrives again, very late
     assert sim.node("b").copies()["s1"].record.deleted
 
 
@@ -269,7 +270,7 @@ def test_a_zombie_is_told_it_is_dead_by_the_ping_reply() -> None:
     assert sim.in_flight[at].message.you_are_dead
     mark = len(sim.effect_log)
     sim.deliver(at)
-    assert [e for _, e in effects_since(sim, mark, Fenced)] == [Fenced(1, 2, 0)]
+    assert [e for _, e in effects_since(sim, mark, Fenced)] == [Fenced(old_incarnation=1, new_incarnation=2, dropped=0)]
     assert sim.node("a").incarnation == 2
 
 
@@ -294,14 +295,14 @@ def test_a_pause_of_half_the_failure_timeout_declares_nobody_dead() -> None:
 def test_a_batch_from_an_older_incarnation_is_rejected() -> None:
     sim = cluster()
     created = done(sim, sim.request("create", "a", "s1", payload=b"x"))
-    old_header = Header("a", sim.node("a").incarnation, sim.node("a").epoch)
+    old_header = Header("a", sim.node("a").incarnation)
     sim.crash("a")
     sim.restart("a")
     sim.run(3 * FAILURE_TIMEOUT)
     assert sim.node("b").membership.incarnation_of("a") > old_header.incarnation
     forged = SessionRecord("s1", "a", 99, sim.node("b").session_time(sim.now), 1800.0, data=b"evil")
     node_b = sim.node("b")
-    effects = node_b.step(Received(Batch(old_header, 1, 0, (forged,))), sim.now)
+    effects = node_b.step(Received(message=Batch(old_header, 1, 0, (forged,))), sim.now)
     (ack,) = [e.message for e in effects if isinstance(e, Respond)]
     assert isinstance(ack, BatchAck) and ack.status is not AckStatus.OK
     assert node_b.copies()["s1"].version == created.result_version
@@ -317,10 +318,10 @@ def test_a_duplicated_batch_is_acked_but_not_applied_again() -> None:
     wrote = done(sim, sim.request("write", "a", "s1", op.locator, b"v2"))
     assert role_of(sim, "b", "s1") == (Role.BACKUP, wrote.result_version)
     # the duplicate of the first batch, delivered late, is acknowledged and ignored
-    late = Batch(Header("a", sim.node("a").incarnation, sim.node("a").epoch),
+    late = Batch(Header("a", sim.node("a").incarnation),
                  sim.node("a").outbound.stream, 1,
                  (SessionRecord("s1", "a", 1, 0.0, 1800.0, data=b"v1"),))
-    effects = sim.node("b").step(Received(late), sim.now)
+    effects = sim.node("b").step(Received(message=late), sim.now)
     (ack,) = [e.message for e in effects if isinstance(e, Respond)]
     assert ack.status is AckStatus.OK and ack.reason == "duplicate"
     assert role_of(sim, "b", "s1") == (Role.BACKUP, 2)
@@ -332,15 +333,15 @@ def test_a_gap_in_the_stream_is_rejected_and_the_sender_restarts_with_a_resync()
     done(sim, sim.request("create", "a", "s1", payload=b"x"))
     a = sim.node("a")
     old_stream = a.outbound.stream
-    gap = Batch(Header("a", a.incarnation, a.epoch), old_stream, a.outbound.next_seq + 3, ())
+    gap = Batch(Header("a", a.incarnation), old_stream, a.outbound.next_seq + 3, ())
     mark = len(sim.effect_log)
-    sim.feed("b", Received(gap))
+    sim.feed("b", Received(message=gap))
     (ack,) = [e.message for n, e in sim.effect_log[mark:] if isinstance(e, Respond)]
     assert ack.status is AckStatus.REJECTED and "gap" in ack.reason
     sim.deliver_all()  # the rejection reaches a, which restarts the stream
     assert a.outbound.stream > old_stream
-    assert [e for _, e in effects_since(sim, mark, ResyncStarted)] == [ResyncStarted("b", 1)]
-    assert [e for _, e in effects_since(sim, mark, ResyncFinished)] == [ResyncFinished("b")]
+    assert [e for _, e in effects_since(sim, mark, ResyncStarted)] == [ResyncStarted(successor="b", sessions=1)]
+    assert [e for _, e in effects_since(sim, mark, ResyncFinished)] == [ResyncFinished(successor="b")]
     held = sim.node("b").copies()["s1"]
     assert held.role is Role.BACKUP and held.stream == a.outbound.stream
 
@@ -412,9 +413,9 @@ def test_the_node_reads_no_clock_and_gets_wall_time_only_at_construction(
 def test_load_requested_by_the_core_directly() -> None:
     """The node API without the simulator: a lone instance loads what it stored."""
     node = Node("a", ("a",), CoreSettings(), incarnation=1, now=10.0, wall_now=1e9)
-    effects = node.step(WriteRequested(1, "s", 0, b"d"), 10.0)
+    effects = node.step(WriteRequested(request_id=1, session_id="s", base_version=0, data=b"d"), 10.0)
     assert [type(e).__name__ for e in effects] == ["WriteCommitted"]
-    effects = node.step(LoadRequested(2, "s"), 10.5)
+    effects = node.step(LoadRequested(request_id=2, session_id="s"), 10.5)
     (loaded,) = effects
     assert loaded.record.data == b"d" and loaded.record.last_access == pytest.approx(1e9)
 
@@ -460,17 +461,17 @@ def test_a_primary_whose_copy_is_on_its_way_to_the_successor_is_busy_for_claims(
     sim = cluster()
     done(sim, sim.request("create", "a", "s1", payload=b"x"))
     a = sim.node("a")
-    gap = Batch(Header("a", a.incarnation, a.epoch), a.outbound.stream, a.outbound.next_seq + 3, ())
-    sim.feed("b", Received(gap))
+    gap = Batch(Header("a", a.incarnation), a.outbound.stream, a.outbound.next_seq + 3, ())
+    sim.feed("b", Received(message=gap))
     sim.deliver(pick(sim, "b", "a", BatchAck))  # rejected: a restarts the stream with a resync
     resync = sim.in_flight[pick(sim, "a", "b", Batch)].message
     assert [r.session_id for r in resync.records] == ["s1"]
     c = sim.node("c")
-    claim = Claim(Header("c", c.incarnation, c.epoch), "s1", 99)
-    (reply,) = [e.message for e in a.step(Received(claim), sim.now) if isinstance(e, Respond)]
+    claim = Claim(Header("c", c.incarnation), "s1", 99)
+    (reply,) = [e.message for e in a.step(Received(message=claim), sim.now) if isinstance(e, Respond)]
     assert reply.status is ClaimStatus.BUSY  # once b has it, b's copy is one the claimer must see
     sim.deliver_all()
-    (reply,) = [e.message for e in a.step(Received(claim), sim.now) if isinstance(e, Respond)]
+    (reply,) = [e.message for e in a.step(Received(message=claim), sim.now) if isinstance(e, Respond)]
     assert reply.status is ClaimStatus.GRANTED
 
 

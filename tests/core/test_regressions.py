@@ -38,9 +38,9 @@ def test_restart_with_a_lower_incarnation_rejoins_in_one_fence() -> None:
                 src, e = queue.pop(0)
                 fences += type(e).__name__ == "Fenced"
                 if isinstance(e, Send):
-                    for f in nodes[e.to].step(Received(e.message), t):
+                    for f in nodes[e.to].step(Received(message=e.message), t):
                         if isinstance(f, Respond):
-                            queue += [(src, g) for g in nodes[src].step(Received(f.message, e.message), t)]
+                            queue += [(src, g) for g in nodes[src].step(Received(message=f.message, in_reply_to=e.message), t)]
                         else:
                             queue.append((e.to, f))
 

@@ -16,8 +16,8 @@ from integration_helpers import DEADLINE, Browser, assert_no_tracebacks, by_id, 
 from ring.drill.cluster import LocalCluster
 from ring.io._proto import ring_pb2 as pb
 from ring.io._proto import ring_pb2_grpc
+from ring.io.security import AUTH_METADATA, auth_token
 from ring.io.service import RingService, peer_ip
-from ring.io.transport import AUTH_METADATA, auth_token
 
 pytestmark = pytest.mark.integration
 

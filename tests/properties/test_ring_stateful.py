@@ -413,7 +413,7 @@ class RingMachine(RuleBasedStateMachine):
         before = self.sim.node(name).copies()[sid]
         mark = len(self.sim.effect_log)
         request_id = 10**9 + mark  # not a request of the simulated clients
-        self.sim.feed(name, WriteRequested(request_id, sid, base_version=version, data=b"forbidden"))
+        self.sim.feed(name, WriteRequested(request_id=request_id, session_id=sid, base_version=version, data=b"forbidden"))
         answers = [e for n, e in self.sim.effect_log[mark:]
                    if n == name and getattr(e, "request_id", None) == request_id]
         assert len(answers) == 1 and isinstance(answers[0], WriteFailed), (

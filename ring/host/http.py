@@ -1,4 +1,4 @@
-"""In-process hosting: a WSGI app inside the instance, on waitress, behind the session middleware.
+"""The hosted application: a WSGI app inside the instance, on waitress, behind the session middleware.
 
 Adds two endpoints for load balancers: `/livez` (the process answers) and `/readyz` (this
 instance can serve its sessions now: its successor answers, or it is alone), and `/metrics`
@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ring.backend import SessionBackend
+from ring.config import ClusterConfig
 from ring.errors import ConfigError
 from ring.web.wsgi import SessionMiddleware
 
@@ -66,12 +68,16 @@ class HttpServer:
         except OSError as exc:
             raise ConfigError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror or exc}") from exc
         self.thread = threading.Thread(target=self._run, name="ring-http", daemon=True)
+        self._closing = False
 
     def _run(self) -> None:
         try:
             self.server.run()
-        except Exception:  # pragma: no cover - waitress raises on close from another thread
-            pass
+        except (OSError, ValueError) as exc:
+            # closing the sockets from stop() can end waitress's select loop with EBADF or a
+            # "file descriptor cannot be a negative integer": expected then, news otherwise
+            if not self._closing:
+                log.error("the HTTP server stopped: %s", exc)
 
     def start(self) -> None:
         self.thread.start()
@@ -79,11 +85,12 @@ class HttpServer:
     def stop(self) -> None:
         # Workers first: one finishing a response wakes the loop through the server's trigger,
         # which must still be open (closed first, that is an EBADF traceback on a clean stop).
+        self._closing = True
         self.server.task_dispatcher.shutdown(timeout=2)
         self.server.close()
 
 
-def session_app(app: WSGIApp, backend: Any, config: Any) -> WSGIApp:
+def session_app(app: WSGIApp, backend: SessionBackend, config: ClusterConfig) -> WSGIApp:
     r = config.replication
     return SessionMiddleware(app, backend, cookie_name=r.session_cookie_name, locator_cookie=r.cookie_name,
                              key=r.key, members=frozenset(config.ring), secure=r.cookie_secure)

@@ -1,0 +1,26 @@
+"""What one instance reports about itself: the snapshot behind `ring status`, metrics and tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeStatus:
+    id: str
+    incarnation: int
+    epoch: int  # view changes seen by this instance
+    alive: tuple[str, ...]
+    successor: str | None
+    primaries: int
+    backups: dict[str, int]  # owner -> live backups held for it
+    orphans: dict[str, int]  # dead owner -> orphans held for it
+    handed_over: int
+    resyncing: bool
+    lease_valid: bool
+    unreplicated_writes: int
+    pending_writes: int
+    peers: dict[str, tuple[str, int]]  # peer -> (state, incarnation)
+    adoptions: int = 0  # claim rounds under way
+    parked_loads: int = 0  # loads waiting for a write, an adoption or the lease
+    drops_due: int = 0  # old successors not yet told to drop their backups of us

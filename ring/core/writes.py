@@ -1,0 +1,97 @@
+"""Write bookkeeping: what a write becomes, and which writes are still on their way.
+
+Theory of operation. A write request turns into the session's next record (`next_record`): its
+version is one above the newest this instance knows, committed or not, and it is refused when the
+session is not this instance's to write (held as a backup, an orphan, or not at all while the
+request claims a base version), when it is too large, or when the newest record is a tombstone
+(a concurrent request logged the session out: a logout is never undone). While the record travels
+to the successor it is the session's *latest* record and the session is *pending*: loads of it
+wait, and claims of it are answered BUSY. `Writes` tracks both until the write commits or fails.
+
+A queued record carries a token back to the node when its batch is acknowledged: a `WriteToken`
+(an HTTP request's save), an `AdoptToken` (an adopted session, replicated before its old copies
+are released), or None (a record of a full resync, which completes nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ring.core.events import FailureReason, WriteRequested
+from ring.core.messages import SessionRecord
+from ring.core.store import Copy, Role
+
+
+@dataclass(frozen=True, slots=True)
+class WriteToken:
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptToken:
+    claim_id: int
+
+
+Token = WriteToken | AdoptToken | None
+
+
+def next_record(
+    req: WriteRequested, held: Copy | None, latest: SessionRecord | None, *,
+    owner: str, session_now: float, max_inactive: float, max_size: int,
+) -> SessionRecord | FailureReason:
+    """The record `req` writes, or why it may not be written here."""
+    if req.base_version > 0 and latest is None and (held is None or held.role is not Role.PRIMARY):
+        return FailureReason.MOVED
+    if req.base_version == 0 and held is not None and held.role is not Role.PRIMARY:
+        return FailureReason.ID_TAKEN
+    if len(req.data) > max_size:
+        return FailureReason.TOO_LARGE
+    current = latest or (held.record if held is not None else None)
+    if current is not None and current.deleted and not req.deleted:
+        return FailureReason.INVALIDATED  # loaded before the logout: never resurrect
+    data = current.data if (req.touch_only and current is not None) else req.data
+    return SessionRecord(
+        session_id=req.session_id, owner=owner, version=(current.version if current else 0) + 1,
+        last_access=session_now, max_inactive=max_inactive, deleted=req.deleted,
+        data=b"" if req.deleted else data,
+    )
+
+
+class Writes:
+    """The writes of one instance that are not committed yet."""
+
+    def __init__(self) -> None:
+        self._latest: dict[str, SessionRecord] = {}  # uncommitted newest record per session
+        self._pending: dict[str, int] = {}  # uncommitted writes per session
+        self.unreplicated = 0  # writes committed with no successor (not covered by the promise)
+        self.touched: set[str] = set()  # sessions that started or stopped pending (read view)
+
+    def writing(self, session_id: str) -> bool:
+        return session_id in self._pending
+
+    def latest(self, session_id: str) -> SessionRecord | None:
+        return self._latest.get(session_id)
+
+    def begin(self, record: SessionRecord) -> None:
+        sid = record.session_id
+        self._latest[sid] = record
+        self._pending[sid] = self._pending.get(sid, 0) + 1
+        self.touched.add(sid)
+
+    def settle(self, record: SessionRecord, *, replicated: bool = True) -> None:
+        """One write of the session committed (or was answered at once, in async mode)."""
+        sid = record.session_id
+        left = self._pending.get(sid, 1) - 1
+        if left <= 0:
+            self._pending.pop(sid, None)
+            self._latest.pop(sid, None)
+            self.touched.add(sid)
+        else:
+            self._pending[sid] = left
+        if not replicated:
+            self.unreplicated += 1
+
+    def clear(self) -> None:
+        self.touched.update(self._pending)
+        self._latest.clear()
+        self._pending.clear()

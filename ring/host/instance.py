@@ -1,0 +1,90 @@
+"""One ring instance of this process, assembled: the composition root of `ring serve`.
+
+`Instance` wires the pieces the other packages keep apart: the core's Node from the config, the
+engine that drives it, the gRPC transport to the peers, the replication server, the event log
+and the metrics sources. Its life has the order `ring serve` needs: `listen()` (peers' joins
+and pings are answered from then on), the start-up checks of ring.host.startup, `start()` (the
+ring comes alive), and `stop()`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ring.config import ClusterConfig
+from ring.core import Node
+from ring.io import codec
+from ring.io._proto import ring_pb2 as pb
+from ring.io.eventlog import EventLog
+from ring.io.metrics import Sources
+from ring.io.runtime import Engine
+from ring.io.security import call_metadata, channel_credentials
+from ring.io.server import ReplicationServer, resolve_ips
+from ring.io.service import RingService
+from ring.io.transport import CallTimeouts, GrpcTransport
+
+
+class Instance:
+    def __init__(self, config: ClusterConfig, me: str, *, event_log: str | None = None) -> None:
+        self.config = config
+        self.me = me
+        self.spec = config.instance(me)
+        self.settings = config.replication.core_settings()
+        self.events = EventLog(me, event_log)
+        self.node = Node(me, config.ring, self.settings, incarnation=time.time_ns(),
+                         now=time.monotonic(), wall_now=time.time())
+        self.max_message = 2 * self.settings.batch_max_bytes + 2 * self.settings.max_session_size + (1 << 16)
+        self.engine: Engine | None = None
+        self.server: ReplicationServer | None = None
+        self.service: RingService | None = None
+
+    async def listen(self) -> Engine:
+        """Bind the engine to this loop and open the replication port (OSError if it is taken)."""
+        r = self.config.replication
+        addresses = {name: self.config.instance(name).address for name in self.config.ring}
+        engine = Engine(self.node, self.events, transport=lambda deliver: GrpcTransport(
+            self.me, addresses, deliver, credentials=channel_credentials(r),
+            metadata=call_metadata(r.key, self.me), max_message=self.max_message,
+            max_record=self.settings.max_session_size, timeouts=CallTimeouts.of(self.settings)))
+        engine.bind()
+        self.engine = engine
+        member_ips = resolve_ips(self.config.instance(name).host for name in self.config.ring)
+        self.service = RingService(_Core(engine, self.spec.address), member_ips, r.key,
+                                   self.settings.max_session_size)
+        self.server = ReplicationServer(self.service, self.spec.address, r, self.max_message)
+        await self.server.start()
+        return engine
+
+    def start(self) -> None:
+        assert self.engine is not None, "listen() first"
+        self.engine.start()
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.stop()
+        if self.server is not None:
+            await self.server.stop()
+        self.events.close()
+
+    def ready(self) -> bool:
+        return self.engine is not None and self.engine.ready()
+
+    def metrics_sources(self, **extra_counters: tuple[str, object]) -> Sources:
+        return Sources(
+            stats=self.events.stats,
+            status=lambda: self.engine.status() if self.engine is not None else None,
+            refused=lambda: self.service.refused if self.service is not None else 0,
+            extra_counters=extra_counters,  # type: ignore[arg-type]
+        )
+
+
+class _Core:
+    """The servicer's view of the engine: handle a message, report status (with our address)."""
+
+    def __init__(self, engine: Engine, address: str) -> None:
+        self.handle = engine.handle
+        self._engine = engine
+        self._address = address
+
+    def status_reply(self) -> pb.StatusReply:
+        return codec.status_to_pb(self._engine.status(), self._address)

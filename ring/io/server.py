@@ -1,0 +1,51 @@
+"""The replication port: a grpc.aio server carrying the ring.v1.Ring service of one instance."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+
+import grpc
+
+from ring.io.security import TlsSettings, server_credentials
+from ring.io.service import RingService, add_to_server
+from ring.io.transport import channel_options
+
+MAX_CONCURRENT_RPCS = 256
+
+
+def resolve_ips(hosts: Iterable[str]) -> frozenset[str]:
+    """Every address the member hosts resolve to now (a name that does not resolve is kept as is)."""
+    ips: set[str] = set()
+    for host in hosts:
+        try:
+            ips |= {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+        except OSError:
+            ips.add(host)
+    return frozenset(ips)
+
+
+class ReplicationServer:
+    def __init__(self, service: RingService, bind: str, tls: TlsSettings, max_message: int) -> None:
+        self.service = service
+        self.bind = bind  # host:port, or [v6]:port
+        self._server = grpc.aio.server(options=channel_options(max_message) + [("grpc.so_reuseport", 0)],
+                                       maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
+        add_to_server(service, self._server)
+        self._tls = tls
+
+    async def start(self) -> None:
+        """Listen; OSError when the address is taken or not this host's."""
+        creds = server_credentials(self._tls)
+        try:
+            port = (self._server.add_secure_port(self.bind, creds) if creds is not None
+                    else self._server.add_insecure_port(self.bind))
+        except RuntimeError:  # grpc >= 1.5x raises where older versions returned 0
+            port = 0
+        if port == 0:
+            raise OSError(f"cannot listen on {self.bind} (in use, or not an address of this host)")
+        await self._server.start()
+
+    async def stop(self, grace: float = 0.5) -> None:
+        self.service.end_streams()
+        await self._server.stop(grace=grace)
