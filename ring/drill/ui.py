@@ -92,4 +92,5 @@ class Progress:
         self._live.update(Text(self.line(self)))
 
     def _print_line(self) -> None:
-        self.console.print(self.line(self), highlight=False)
+        # markup off: "[b]" is a down instance, not a rich tag (the Live line is plain Text too)
+        self.console.print(self.line(self), highlight=False, markup=False)

@@ -135,3 +135,14 @@ def test_an_instance_that_does_not_answer_is_a_transport_error_and_an_unreachabl
     rows = collect(config, 0.3)
     assert [r["state"] for r in rows] == ["unreachable", "unreachable"]
     assert rows[0] == unreachable_row("a", config.instance("a").address)
+
+
+def test_the_printed_status_line_keeps_the_brackets_of_a_down_instance() -> None:
+    from rich.console import Console
+
+    from ring.drill.ui import Progress
+
+    console = Console(record=True, width=200, force_terminal=False)
+    progress = Progress(console, lambda p: f"{p.phase} | a [b] c")
+    progress._print_line()
+    assert console.export_text().strip() == "starting | a [b] c"
