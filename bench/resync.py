@@ -27,9 +27,9 @@ from typing import Any
 
 from bench.loophost import Engine, LoopThread
 from bench.procs import Procs, check_exited, rss_bytes, write_server_xml
-from ring.commands.status import collect
 from ring.core import WriteFailed
 from ring.drill.cluster import poll
+from ring.io.statusclient import collect
 
 FILL_TASKS = 256
 

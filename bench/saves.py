@@ -156,7 +156,7 @@ def scaling_row(procs: Procs, loop: LoopThread, workdir: Path, size: int, ops: i
     engine: Engine | None = None
     try:
         engine = loop.start_engine(config, ids[0])
-        from ring.commands.status import collect
+        from ring.io.statusclient import collect
 
         def healed() -> bool:
             for name, p in others.items():

@@ -1,5 +1,6 @@
 """The `ring` command line. Each sub-command lives in ring/commands/<name>.py with
-`add_parser(subparsers)` (which sets `func`) and is imported here.
+`add_parser(subparsers)` (which sets `func`) and is imported here, statically: a command that
+cannot be imported is an error of `ring` itself, never a silently missing command.
 
 Exit codes: 0 success or clean stop, 2 configuration or usage error, 3 clock check refused,
 1 anything else (a drill that found a violation, an unexpected error).
@@ -8,13 +9,13 @@ Exit codes: 0 success or clean stop, 2 configuration or usage error, 3 clock che
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
+from ring.commands import check_config, drill, serve, simulate, status
 from ring.errors import RingError
 
-COMMANDS = ("serve", "check-config", "status", "simulate", "drill")
+COMMANDS = (serve, check_config, status, simulate, drill)  # in the order `ring --help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,15 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ring", description="Session replication for Python web clusters (an iPlanet-style backup ring).")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        module_name = "ring.commands." + name.replace("-", "_")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.add_parser(sub)
+    for command in COMMANDS:
+        command.add_parser(sub)
     return parser
 
 

@@ -53,8 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from ring.drill.hygiene import Interrupted
     from ring.drill.report import render
-    from ring.drill.runner import DrillOptions, Interrupted, run_drill
+    from ring.drill.runner import DrillOptions, run_drill
 
     opts = DrillOptions(config=args.config, duration=args.duration, faults=args.faults, seed=args.seed,
                         lb=args.lb, partition=args.partition, users=args.users, rate=args.rate,

@@ -2,7 +2,8 @@
 
 JSON (DESIGN.md 6): {"instances": [{"id", "address", "state": "alive"|"unreachable",
 "incarnation", "successor", "primaries", "backups": {owner: n}, "orphans": {owner: n},
-"resyncing": bool}]}. Exit 0 even when some instances are unreachable (that is the news).
+"resyncing": bool}]}, the rows of ring.io.statusclient. Exit 0 even when some instances are
+unreachable (that is the news).
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
-import grpc
+from rich.console import Console
+from rich.table import Table
 
-from ring.config import ClusterConfig
+from ring.io.statusclient import collect
 from ring.serverxml import load_server_xml
 
 
@@ -24,34 +25,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--json", action="store_true", help="one JSON object (for tools)")
     p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for each instance")
     p.set_defaults(func=run)
-
-
-def collect(config: ClusterConfig, timeout: float = 1.0) -> list[dict[str, Any]]:
-    from ring.io._proto import ring_pb2 as pb
-    from ring.io._proto import ring_pb2_grpc
-    from ring.io.security import channel_credentials
-
-    credentials = channel_credentials(config.replication)  # an encrypted ring only speaks mutual TLS
-    rows = []
-    for name in config.ring:
-        spec = config.instance(name)
-        row: dict[str, Any] = {"id": name, "address": spec.address, "state": "unreachable",
-                               "incarnation": None, "successor": None, "primaries": None,
-                               "backups": {}, "orphans": {}, "resyncing": False}
-        try:
-            with (grpc.secure_channel(spec.address, credentials) if credentials is not None
-                  else grpc.insecure_channel(spec.address)) as channel:
-                reply = ring_pb2_grpc.RingStub(channel).Status(pb.StatusRequest(), timeout=timeout)
-        except grpc.RpcError:
-            rows.append(row)
-            continue
-        row.update(state="alive", incarnation=reply.incarnation, successor=reply.successor or None,
-                   primaries=reply.primaries, backups=dict(sorted(reply.backups.items())),
-                   orphans=dict(sorted(reply.orphans.items())), resyncing=reply.resyncing,
-                   epoch=reply.epoch, unreplicated_writes=reply.unreplicated_writes,
-                   peers={p.id: p.state for p in reply.peers})
-        rows.append(row)
-    return rows
 
 
 def _counts(d: dict[str, int]) -> str:
@@ -64,9 +37,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"instances": rows}, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=f"ring {' -> '.join(config.ring)}", title_justify="left")
     for col in ("instance", "address", "state", "incarnation", "successor", "primaries",
                 "backups (by owner)", "orphans (by owner)", "resyncing"):

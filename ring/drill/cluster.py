@@ -2,9 +2,10 @@
 
 `LocalCluster(config_path, workdir)` starts every enabled instance of a server.xml as its own
 process, hosting the demo app on a free loopback HTTP port, each with a log file and an event log
-(JSON lines with monotonic timestamps). Faults are real: SIGKILL, SIGSTOP/SIGCONT, restart.
-Waiting is always polling with a deadline. `close()` (or leaving the `with` block) stops every
-process it started, whatever happened.
+(JSON lines with monotonic timestamps). Faults are real: SIGKILL, SIGSTOP/SIGCONT, restart, all
+sent through one helper that signals the instance's process group. Waiting is always polling with
+a deadline. `close()` (or leaving the `with` block) stops every process it started, whatever
+happened. `StatusWatcher` polls the instances' status (ring.io.statusclient) in the background.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from ring.config import ClusterConfig
+from ring.core.topology import is_single_cycle
+from ring.drill.hygiene import Repeating
+from ring.errors import TransportError
+from ring.io.statusclient import collect
 from ring.serverxml import load_server_xml
 
 
@@ -130,78 +135,75 @@ class LocalCluster:
         except (urllib.error.URLError, OSError):
             return False
 
-    @staticmethod
-    def _signal(inst: Instance, sig: int) -> None:
+    def _signal(self, name: str, sig: signal.Signals) -> float:
         """Signal the instance's whole process group (its own session): with a command prefix
-        (faketime) the ring process is a child of the one Popen started, and must get it too."""
-        assert inst.proc is not None
+        (faketime) the ring process is a child of the one Popen started, and must get it too.
+        Keeps `paused` true to what was sent; returns the monotonic time of the signal."""
+        inst = self.instances[name]
+        assert inst.proc is not None, f"{name} was never started"
+        sent = time.monotonic()
         try:
             os.killpg(inst.proc.pid, sig)
         except ProcessLookupError:
-            pass
+            pass  # the group is gone already: every process of it has ended
+        if sig == signal.SIGSTOP:
+            inst.paused = True
+        elif sig in (signal.SIGCONT, signal.SIGKILL):
+            inst.paused = False
+        return sent
+
+    def _wake(self, name: str) -> None:
+        """SIGCONT a paused instance first: a stopped process would not act on SIGTERM."""
+        if self.instances[name].paused:
+            self._signal(name, signal.SIGCONT)
 
     def kill(self, name: str) -> float:
         """SIGKILL; returns the monotonic time of the kill."""
-        inst = self.instances[name]
-        assert inst.proc is not None
-        t = time.monotonic()
-        self._signal(inst, signal.SIGKILL)
-        inst.proc.wait(10)
-        inst.paused = False
-        return t
+        killed = self._signal(name, signal.SIGKILL)
+        proc = self.instances[name].proc
+        assert proc is not None
+        proc.wait(10)
+        return killed
 
     def pause(self, name: str) -> float:
-        inst = self.instances[name]
-        assert inst.proc is not None
-        t = time.monotonic()
-        self._signal(inst, signal.SIGSTOP)
-        inst.paused = True
-        return t
+        """SIGSTOP; returns the monotonic time of the pause."""
+        return self._signal(name, signal.SIGSTOP)
 
     def resume(self, name: str) -> float:
-        inst = self.instances[name]
-        assert inst.proc is not None
-        t = time.monotonic()
-        self._signal(inst, signal.SIGCONT)
-        inst.paused = False
-        return t
+        """SIGCONT; returns the monotonic time of the resumption."""
+        return self._signal(name, signal.SIGCONT)
 
     def terminate(self, name: str, timeout: float = 10.0) -> int | None:
         """SIGTERM (a clean stop); returns the exit code."""
-        inst = self.instances[name]
-        if inst.proc is None:
+        proc = self.instances[name].proc
+        if proc is None:
             return None
-        if inst.paused:
-            self._signal(inst, signal.SIGCONT)
-            inst.paused = False
-        self._signal(inst, signal.SIGTERM)
+        self._wake(name)
+        self._signal(name, signal.SIGTERM)
         try:
-            return inst.proc.wait(timeout)
+            return proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self._signal(inst, signal.SIGKILL)
-            return inst.proc.wait(5)
+            self._signal(name, signal.SIGKILL)
+            return proc.wait(5)
 
     def close(self) -> None:
-        for inst in self.instances.values():
-            if inst.proc is not None and inst.proc.poll() is None:
-                if inst.paused:
-                    self._signal(inst, signal.SIGCONT)
-                    inst.paused = False
-                self._signal(inst, signal.SIGTERM)
+        for name, inst in self.instances.items():
+            if inst.running:
+                self._wake(name)
+                self._signal(name, signal.SIGTERM)
         deadline = time.monotonic() + 5
-        for inst in self.instances.values():
+        for name, inst in self.instances.items():
             if inst.proc is not None:
                 try:
                     inst.proc.wait(max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    self._signal(inst, signal.SIGKILL)
+                    self._signal(name, signal.SIGKILL)
                     inst.proc.wait(5)
 
     # ------------------------------------------------------------ observation
 
     def status(self, timeout: float = 1.0) -> list[dict[str, Any]]:
-        from ring.commands.status import collect
-
+        """One row per instance (ring.io.statusclient): state, successor, what it holds."""
         return collect(self.config, timeout)
 
     def events(self) -> list[dict[str, Any]]:
@@ -222,7 +224,38 @@ class LocalCluster:
         running = [n for n, i in self.instances.items() if i.running and not i.paused]
         if any(rows[n]["state"] != "alive" or rows[n]["resyncing"] for n in running):
             return False
-        succ = {n: rows[n]["successor"] for n in running}
-        from ring.core.topology import is_single_cycle
+        return is_single_cycle({n: rows[n]["successor"] for n in running})
 
-        return is_single_cycle(succ)
+
+class StatusWatcher:
+    """Polls the status of a cluster in the background: the newest rows, and the most unreplicated
+    writes each process (instance and incarnation) reported.
+
+    An instance that does not answer is a row, not an error; an unreadable TLS file is logged at
+    debug and polled again; anything else is a bug and `stop()` raises it.
+    """
+
+    def __init__(self, cluster: LocalCluster, interval: float = 0.5) -> None:
+        self.cluster = cluster
+        self.rows: list[dict[str, Any]] = []
+        self._unreplicated: dict[tuple[str, int], int] = {}
+        self._loop = Repeating("drill-status", self.poll_once, interval, expected=(TransportError, OSError),
+                               immediately=True)
+
+    def start(self) -> None:
+        self._loop.start()
+
+    def stop(self) -> None:
+        self._loop.stop(5.0)
+
+    def poll_once(self) -> None:
+        rows = self.cluster.status(0.3)
+        self.rows = rows
+        for r in rows:
+            if r["state"] == "alive" and r.get("unreplicated_writes") is not None:
+                key = (r["id"], r["incarnation"])
+                self._unreplicated[key] = max(self._unreplicated.get(key, 0), int(r["unreplicated_writes"]))
+
+    @property
+    def unreplicated(self) -> int:
+        return sum(self._unreplicated.values())

@@ -14,10 +14,10 @@ import socket
 import subprocess
 from pathlib import Path
 
-from ring.drill import DrillError
 from ring.drill.balancer import COOKIE
 from ring.drill.cluster import free_port, poll
 from ring.drill.workload import LB_MARK
+from ring.errors import DrillError
 
 
 def find_haproxy() -> str:

@@ -26,7 +26,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 
-from ring.drill import DrillError
+from ring.errors import DrillError
 
 log = logging.getLogger("ring.drill.netns")
 
