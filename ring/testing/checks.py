@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ring.core import NodeStatus, Role
-from ring.core.topology import successor_of
+from ring.core.topology import is_single_cycle, successor_of
 from ring.testing.actors import Browser
 from ring.testing.sim import SimCluster
 
 __all__ = [
-    "assert_backed_up", "detection_time", "holders", "reformed", "role", "settled", "status",
-    "tell_copies", "tell_ring", "wait", "without",
+    "assert_backed_up", "assert_quiescent_ring", "detection_time", "holders", "recovered", "reformed",
+    "role", "settled", "status", "tell_copies", "tell_ring", "wait", "without",
 ]
 
 
@@ -105,3 +105,51 @@ def assert_backed_up(sim: SimCluster, user: Browser) -> None:
     )
     expected = {primary: (Role.PRIMARY, user.version), backup: (Role.BACKUP, user.version)}
     assert held == expected, f"{user.session_id}: copies {held}, expected {expected}"
+
+
+def recovered(sim: SimCluster) -> bool:
+    """Every committed session has two copies: the last failure is fully recovered.
+
+    Nobody paused, every running instance agrees that exactly the running ones are alive, no
+    resync is under way (a new successor has every primary) and no orphan is left (an orphan
+    is a single copy until it is adopted). Writes in flight are fine: they are not committed.
+    """
+    live = sim.live()
+    if sim.paused or len(live) < 2:
+        return False
+    want = tuple(n for n in sim.names if n in live)
+    for name in live:
+        st = status(sim, name)
+        if st.alive != want or st.resyncing or st.orphans:
+            return False
+    return True
+
+
+def assert_quiescent_ring(sim: SimCluster, read: list[str], context: Callable[[], str]) -> None:
+    """After the ring settled: one view, one cycle of successors, every live session one primary
+    with its backup at the primary's successor, and no orphan or handed-over copy left of the
+    sessions in `read` (a read adopts them). `context()` adds the ring's state to a failure."""
+    live = sim.live()
+    want = tuple(n for n in sim.names if n in live)
+    statuses = {n: status(sim, n) for n in live}
+    for n, s in statuses.items():
+        assert s.alive == want, f"{n} believes {s.alive} alive, running: {want}\n{context()}"
+    successors = {n: s.successor for n, s in statuses.items()}
+    assert is_single_cycle(successors), f"successor links {successors} are not one cycle"
+    copies_of: dict[str, list[tuple[str, Role, int]]] = {}
+    for n in live:
+        for sid, copy in sim.node(n).copies().items():
+            copies_of.setdefault(sid, []).append((n, copy.role, copy.version))
+    for sid, copies in copies_of.items():
+        primaries = [(n, v) for n, r, v in copies if r is Role.PRIMARY]
+        assert len(primaries) <= 1, f"{sid} has several primaries: {copies}\n{context()}"
+        if primaries and not sim.node(primaries[0][0]).copies()[sid].record.deleted:
+            owner, version = primaries[0]
+            backups = [(n, v) for n, r, v in copies if r is Role.BACKUP]
+            expected = [(successors[owner], version)] if successors[owner] else []
+            assert backups == expected, (
+                f"{sid}: primary on {owner} v{version}, backups {backups}, expected {expected}\n"
+                f"{context()}")
+    for sid in read:
+        stray = [(n, r.value, v) for n, r, v in copies_of.get(sid, []) if r in (Role.ORPHAN, Role.HANDED_OVER)]
+        assert not stray, f"{sid} was read but copies remain: {stray}\n{context()}"
