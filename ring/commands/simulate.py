@@ -1,4 +1,4 @@
-"""`ring simulate`: play the iPlanet stories (ring.scenarios) on a simulated ring and print them.
+"""`ring simulate`: play the iPlanet stories (ring.testing.stories) on a simulated ring and print them.
 
     ring simulate                        every scenario on the ring a,b,c,d
     ring simulate --scenario failover    one scenario
@@ -18,8 +18,8 @@ import sys
 from typing import Any
 
 from ring.core import CoreSettings
-from ring.errors import ConfigError
-from ring.scenarios import DEFAULT_ORDER, SCENARIOS, ScenarioFailed, run_scenario
+from ring.errors import ConfigError, ScenarioFailed
+from ring.testing import DEFAULT_ORDER, SCENARIOS, run_scenario
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -106,7 +106,7 @@ def _too_small(name: str, order: tuple[str, ...]) -> str:
 
 
 def _roles(order: tuple[str, ...]) -> str:
-    """Who plays whom (ring.scenarios: by position; D is A's predecessor)."""
+    """Who plays whom (ring.testing.actors: by position; D is A's predecessor)."""
     roles = {"A": order[0], "B": order[1 % len(order)]}
     if len(order) >= 3:
         roles["C"] = order[2]

@@ -1,9 +1,17 @@
-"""One sentence per ring event, shared by the instance's log and the simulated transcripts.
+"""The effects that tell the ring's story, in words: one phrasing for logs and scenario transcripts.
 
-`describe(instance, effect)` phrases the effects that carry the story of a ring (views, deaths,
-joins, resyncs, adoptions, fencing, the DropBackups and Release messages, a refusal that fences)
-and returns None for everything else (pings, batches, request outcomes). Pure: no state, so a
-caller that wants a refusal told once per sender keeps that memory itself.
+`describe(instance, effect)` is the sentence for an effect seen at `instance` (the node that
+returned it), or None for an effect that is routine plumbing: pings and their answers, replication
+batches and acks, answers to client requests. Told are the view changes, declared deaths, joins,
+resyncs, adoptions, fences, refusals, and of the messages only the two that carry the story:
+DropBackups after a rejoin and Release after an adoption. The sentence names the peers but not
+`instance` itself, so a caller tags it as it likes ("d: view 2: ..." in a transcript, the
+instance's own logger in the engine).
+
+What to tell is the caller's choice: the transcripts show a refusal only when it fences
+(`refuses_a_fenced_sender`) and only once per sender and kind, which takes state this module does
+not keep. The golden transcripts (tests/scenarios/expected/) pin every phrase: a change here shows
+as a diff there.
 """
 
 from __future__ import annotations
@@ -22,8 +30,11 @@ from ring.core.events import (
 )
 from ring.core.messages import DropBackups, Release
 
+__all__ = ["describe", "refuses_a_fenced_sender"]
+
 
 def describe(instance: str, effect: Effect) -> str | None:
+    """The sentence for `effect` returned by the node `instance`; None when it tells no story."""
     if isinstance(effect, ViewChanged):
         backup = effect.successor or "nobody (alone: its writes are unreplicated)"
         return f"view {effect.epoch}: alive {','.join(effect.alive)}; backs up to {backup}"
@@ -51,6 +62,11 @@ def describe(instance: str, effect: Effect) -> str | None:
         return f"tells {effect.to} to drop its backups of {instance}"
     if isinstance(effect, Send) and isinstance(effect.message, Release):
         return f"tells {effect.to} to release {effect.message.session_id} (up to v{effect.message.version})"
-    if isinstance(effect, Rejected) and "dead" in effect.reason:
+    if isinstance(effect, Rejected):
         return f"refuses {effect.what} from {effect.peer}: {effect.reason}"
     return None
+
+
+def refuses_a_fenced_sender(effect: Effect) -> bool:
+    """A refusal because its sender was declared dead: the fence at work, worth telling."""
+    return isinstance(effect, Rejected) and "dead" in effect.reason

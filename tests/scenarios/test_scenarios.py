@@ -1,4 +1,4 @@
-"""The iPlanet stories (ring.scenarios) against their golden transcripts, and `ring simulate`.
+"""The iPlanet stories (ring.testing.stories) against their golden transcripts, and `ring simulate`.
 
 A transcript is the review of a story: when the core changes what the ring does, the diff shows
 how, and a reviewer reads the new transcript before accepting it. To accept new transcripts, run
@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from ring import scenarios
 from ring.cli import main
 from ring.commands import simulate
-from ring.scenarios import SCENARIOS, Scenario, ScenarioFailed, ScenarioTooSmall, run_scenario
+from ring.errors import ScenarioFailed, ScenarioTooSmall
+from ring.testing import SCENARIOS, Scenario, run_scenario
+from ring.testing.stories import start_ring
 
 EXPECTED = Path(__file__).resolve().parent / "expected"
 REWRITE = os.environ.get("RING_REWRITE_TRANSCRIPTS") == "1"
@@ -75,7 +76,7 @@ def test_a_ring_too_small_for_the_story_is_refused() -> None:
 
 def test_a_story_that_does_not_come_true_raises_with_its_transcript(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(sim: object) -> None:
-        scenarios._start(sim)  # type: ignore[arg-type]
+        start_ring(sim)  # type: ignore[arg-type]
         raise AssertionError("the count went backwards")
 
     monkeypatch.setitem(SCENARIOS, "broken", Scenario("broken", "a story that fails", broken))

@@ -1,13 +1,27 @@
-"""A simulated cluster of pure nodes: manual clock, simulated network, named faults.
+"""SimCluster: many pure nodes in one process, a manual clock and a network the test drives.
 
-Shipped in the package (like raft's rafttest) so tests, scenarios and `ring simulate` share it.
-Every message between nodes is an `Envelope` in `in_flight`; nothing moves unless the driver
-delivers it (`deliver`, `deliver_all`), so a test or Hypothesis chooses every interleaving.
-Faults: drop, duplicate, delay (deliver later), cut a link one way or both, isolate a node, heal,
-crash, pause/resume (SIGSTOP), restart (a rejoin with a new incarnation).
+Shipped in the package (like raft's rafttest) so your tests, the scenario stories and `ring simulate`
+share it. Every message between nodes is an `Envelope` in `in_flight`; nothing moves unless the test
+moves it, so a test (or Hypothesis) chooses every interleaving. Driving it:
+
+    sim = SimCluster(["a", "b", "c"])          # three nodes, clock at 1000.0, nobody has spoken yet
+    sim.run(1.0)                               # healthy network: tick and deliver for one second
+    op = sim.request("create", "a", "s1", payload=b"{}")
+    sim.run_until(lambda: op.phase == "done", timeout=5.0)
+    assert op.outcome == "ok" and op.locator == ("a", "b")
+    sim.crash("a")                             # kill -9; restart("a") brings it back empty
+    sim.run(3.0)
+
+Time moves only through `advance` (ticks, no delivery), `run` and `run_until` (ticks, and every
+deliverable message after each tick), or by hand (`sim.now += TICK; sim.tick_all()`). Messages move
+through `deliver(i)`, `deliver_all()`, and the faults `drop(i)`, `duplicate(i)`, `delay(i)`; the
+indices are positions in `in_flight`, and `deliverable()` lists the ones whose receiver runs.
+Instance faults: `crash`, `restart` (a rejoin with a new incarnation and an empty store), `pause` and
+`resume` (SIGSTOP/SIGCONT); network faults: `cut(a, b)` one way or both, `isolate(name)`, `heal()`.
 
 Requests to a crashed node fail at once (connection refused: the sender gets `Unreachable`);
 requests to a paused node wait in flight until it resumes; messages over a cut link vanish.
+Every effect a node returns is appended to `effect_log` and passed to `on_effect`, if set.
 """
 
 from __future__ import annotations
@@ -34,11 +48,13 @@ from ring.core import (
 )
 from ring.core.messages import REQUEST_TYPES, Message, Request
 
-TICK = 0.05
+TICK = 0.05  # seconds of simulated time per tick: the shell's ticker period
 
 
 @dataclass(slots=True)
 class Envelope:
+    """One message on the simulated network, from `src` to `dst`."""
+
     src: str
     dst: str
     message: Message
@@ -65,6 +81,14 @@ class ClientOp:
 
 
 class SimCluster:
+    """A ring of `Node`s named `names` (ring order), on a manual clock and a simulated network.
+
+    `now` is the monotonic clock every node sees (it starts at `start`); a node's wall clock is
+    `now + wall_offset`. Public state a test may read: `nodes` (name -> Node, None when crashed),
+    `paused`, `severed` (the cut (src, dst) links), `in_flight`, `ops` (the client requests by id),
+    `effect_log` and `transcript` (the lines `note` wrote).
+    """
+
     def __init__(
         self, names: list[str] | tuple[str, ...], settings: CoreSettings | None = None, *,
         start: float = 1000.0, wall_offset: float = 1_700_000_000.0,
@@ -76,7 +100,7 @@ class SimCluster:
         self._incarnations = 0
         self.nodes: dict[str, Node | None] = {}
         self.paused: set[str] = set()
-        self.cut: set[tuple[str, str]] = set()
+        self.severed: set[tuple[str, str]] = set()  # (src, dst): messages from src to dst vanish
         self.in_flight: list[Envelope] = []
         self.ops: dict[int, ClientOp] = {}
         self._by_request: dict[int, int] = {}
@@ -99,11 +123,13 @@ class SimCluster:
         return [n for n, node in self.nodes.items() if node is not None and n not in self.paused]
 
     def node(self, name: str) -> Node:
+        """The running (or paused) node `name`; an AssertionError when it is crashed."""
         node = self.nodes[name]
         assert node is not None, f"{name} is crashed"
         return node
 
     def crash(self, name: str) -> None:
+        """kill -9: the node and its memory are gone; messages to or from it vanish."""
         node = self.nodes[name]
         if node is not None:  # a fenced process raised its own incarnation: the restart goes above it
             self._incarnations = max(self._incarnations, node.incarnation)
@@ -113,34 +139,48 @@ class SimCluster:
         self.note(f"-- {name} crashes (kill -9)")
 
     def restart(self, name: str) -> None:
+        """Start a crashed node again: a new process, a higher incarnation, an empty store."""
         assert self.nodes[name] is None, f"{name} is running"
         self.nodes[name] = self._new_node(name)
         self.note(f"-- {name} restarts (incarnation {self._incarnations}, empty store)")
 
     def pause(self, name: str) -> None:
+        """kill -STOP: the node takes no step (no tick, no delivery) until `resume`."""
         self.paused.add(name)
         self.note(f"-- {name} pauses (kill -STOP)")
 
     def resume(self, name: str) -> None:
+        """kill -CONT: the paused node steps again; what waited for it in flight can be delivered."""
         self.paused.discard(name)
         self.note(f"-- {name} resumes (kill -CONT)")
 
-    def cut_link(self, a: str, b: str, both: bool = True) -> None:
-        self.cut.add((a, b))
+    def cut(self, a: str, b: str, both: bool = True) -> None:
+        """Cut the link from `a` to `b` (and from `b` to `a` unless `both` is False).
+
+        A message sent over a cut link vanishes without an error (a firewall that drops packets):
+        the sender learns only by a timeout. Messages already in flight still arrive; `heal`
+        restores every link.
+        """
+        self.severed.add((a, b))
         if both:
-            self.cut.add((b, a))
+            self.severed.add((b, a))
+
+    cut_link = cut  # the name before `cut`; kept for existing tests
 
     def isolate(self, name: str) -> None:
+        """Cut every link between `name` and the others, both ways."""
         for other in self.names:
             if other != name:
-                self.cut_link(name, other)
+                self.cut(name, other)
 
     def heal(self) -> None:
-        self.cut.clear()
+        """Restore every cut link."""
+        self.severed.clear()
 
     # ------------------------------------------------------------ driving nodes
 
     def feed(self, name: str, event: Input) -> None:
+        """Step node `name` with one input now and carry out its effects (nothing if it does not run)."""
         node = self.nodes[name]
         if node is None or name in self.paused:
             return
@@ -164,7 +204,7 @@ class SimCluster:
                 self._client_effect(name, effect)
 
     def _post(self, env: Envelope) -> None:
-        if (env.src, env.dst) in self.cut:
+        if (env.src, env.dst) in self.severed:
             return
         if self.nodes.get(env.dst) is None:
             if env.in_reply_to is None:  # connection refused: the sender learns at once
@@ -173,21 +213,32 @@ class SimCluster:
         self.in_flight.append(env)
 
     def deliverable(self) -> list[int]:
+        """Indices into `in_flight` of the messages whose receiver runs (is not paused)."""
         return [i for i, e in enumerate(self.in_flight) if e.dst not in self.paused]
 
     def deliver(self, index: int) -> None:
+        """Deliver `in_flight[index]` now: its receiver steps with it (a paused receiver would
+        not, so pick from `deliverable()`)."""
         env = self.in_flight.pop(index)
         if self.nodes.get(env.dst) is None:
             return
         self.feed(env.dst, Received(message=env.message, in_reply_to=env.in_reply_to))
 
     def drop(self, index: int) -> None:
+        """Lose `in_flight[index]`: the network drops it, nobody is told."""
         self.in_flight.pop(index)
 
     def duplicate(self, index: int) -> None:
+        """Send `in_flight[index]` twice: a copy joins the back of the queue, the original stays."""
         self.in_flight.append(self.in_flight[index])
 
+    def delay(self, index: int) -> None:
+        """Deliver `in_flight[index]` later: it moves to the back of the queue, so every message
+        now in flight overtakes it (FIFO delivery, `deliver_all` and `run` see it last)."""
+        self.in_flight.append(self.in_flight.pop(index))
+
     def tick_all(self) -> None:
+        """Give every running node a `Tick` at the current time (the clock does not move)."""
         for name in self.live():
             self.feed(name, Tick())
 
@@ -219,6 +270,7 @@ class SimCluster:
         self.deliver_all()
 
     def run_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Run (as `run`) until `done()` holds; False if it still does not after `timeout` seconds."""
         end = self.now + timeout
         self.deliver_all()
         while not done():
@@ -284,9 +336,11 @@ class SimCluster:
     # ------------------------------------------------------------ reporting
 
     def note(self, line: str) -> None:
+        """Append `line` to the transcript, stamped with the simulated time since the start."""
         self.transcript.append(f"[t={self.now - 1000.0:6.2f}] {line}")
 
     def ring_summary(self) -> str:
+        """One line: each instance's successor and how many primaries, backups, orphans it holds."""
         parts = []
         for name in self.names:
             node = self.nodes[name]
