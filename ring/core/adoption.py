@@ -12,10 +12,12 @@ max hops; instances it believes dead are skipped) and considers its own copy. Ho
     NOT_FOUND      no copy
 
 When every candidate answered (or failed), X decides with `decide()`: the newest granted copy
-wins if no answer reports anything newer and nobody is busy; a tombstone means "invalidated";
-nothing anywhere means a new session; anything else is retried until the request deadline.
-X then makes S its primary at a version above every version seen, replicates it to its own
-successor, and only after that acknowledgement releases every other copy.
+wins if no answer reports anything newer, nobody is busy and no live candidate stayed silent; a
+tombstone means "invalidated"; nothing anywhere means a new session; anything else is retried
+until the request deadline. X then makes S its primary (a tombstone too: a logout is adopted like
+a session, so it is never erased before it expires) at a version above every version seen,
+replicates it to its own successor, and only after that acknowledgement releases every other
+copy, resending each Release until its holder confirms.
 
 `Adoptions` is the claimer's bookkeeping: one `PendingAdoption` per claim round in progress, and
 the decision each adoption commits. It decides nothing about the ring; the node asks it what is
@@ -45,6 +47,7 @@ class Verdict(enum.Enum):
     GONE = "gone"  # invalidated (newest copy is a tombstone)
     NEW = "new"  # the cluster holds no copy
     RETRY = "retry"  # undecided: busy holder, newer non-authoritative copy, or silence
+    YIELD = "yield"  # eager only: a live owner holds it at our version or newer; drop ours
 
 
 @dataclass(slots=True)
@@ -58,7 +61,7 @@ UNREACHABLE = ClaimAnswer(None)
 
 @dataclass(slots=True)
 class PendingAdoption:
-    request_id: int
+    request_id: int | None  # None: an eager adoption (an orphan we hold, for no request)
     session_id: str
     candidates: list[str]
     claim_id: int
@@ -88,8 +91,13 @@ class Decision:
     holders: tuple[str, ...] = ()  # peers that reported a copy: released after the commit
 
 
-def decide(answers: dict[str, ClaimAnswer], alive_unanswered: bool) -> Decision:
-    """Choose from complete answers (the key "" is this instance's own copy)."""
+def decide(answers: dict[str, ClaimAnswer], alive_unanswered: bool, *, eager: bool = False) -> Decision:
+    """Choose from complete answers (the key "" is this instance's own copy).
+
+    `eager`: the round adopts an orphan of ours for no request. A live owner's copy
+    (NOT_AUTHORITY, which a live primary answers to an eager claim) at our best version or newer
+    means ours is stale: YIELD, drop it, and leave the session where it lives.
+    """
     granted = [(p, a.record) for p, a in answers.items() if a.status is ClaimStatus.GRANTED and a.record]
     others = [a.record for a in answers.values() if a.status is ClaimStatus.NOT_AUTHORITY and a.record]
     busy = any(a.status is ClaimStatus.BUSY for a in answers.values())
@@ -98,13 +106,19 @@ def decide(answers: dict[str, ClaimAnswer], alive_unanswered: bool) -> Decision:
         if p and a.record is not None and a.status in (ClaimStatus.GRANTED, ClaimStatus.NOT_AUTHORITY)
     )
     top = max([r.version for _, r in granted] + [r.version for r in others], default=0)
+    if alive_unanswered:
+        # a live candidate that did not answer may hold the newest copy (a partial partition):
+        # deciding without it could adopt an older one and leave two writable copies
+        return Decision(Verdict.RETRY, top_version=top)
+    if eager and others and max(r.version for r in others) >= max((r.version for _, r in granted), default=0):
+        return Decision(Verdict.YIELD, top_version=top)
     if granted:
         best_from, best = max(granted, key=lambda pr: pr[1].version)
         if busy or best.version < top:
             return Decision(Verdict.RETRY, top_version=top)
         verdict = Verdict.GONE if best.deleted else Verdict.ADOPT
         return Decision(verdict, best, best_from, top, holders)
-    if busy or others or alive_unanswered:
+    if busy or others:
         return Decision(Verdict.RETRY, top_version=top)
     return Decision(Verdict.NEW)
 
@@ -119,25 +133,33 @@ class Grant:
 
 
 def grant(held: Copy | None, claimer: str, now: float, *, busy: bool, owner_dead: bool,
-          promise_until: float) -> Grant:
+          promise_until: float, eager: bool = False, may_take_over: bool = False,
+          weak: bool = False) -> Grant:
     """The holder's side of a claim, as a table over the copy it holds.
 
     `busy`: a write of the session is in flight here, or a record of it is on its way to our
     successor (once it lands there it is a backup the claimer must see and release). A granted
     primary becomes HANDED_OVER; every granted copy is promised to `claimer` until `promise_until`.
+    `eager`: the claimer adopts an orphan for no request; a primary is not handed over for that.
+    A promise to an eager round is `weak`: a claimer that `may_take_over` (a request's round, or an
+    eager one ranked first) gets the copy anyway, which breaks the tie of two eager rounds that
+    would otherwise wait for each other forever; the round that lost its copy does not adopt.
     """
     if busy:
         return Grant(ClaimStatus.BUSY)
     if held is None:
         return Grant(ClaimStatus.NOT_FOUND)
+    if eager and held.role is Role.PRIMARY:
+        return Grant(ClaimStatus.NOT_AUTHORITY, held.record)
     if held.role is Role.BACKUP:
         if not owner_dead:
             return Grant(ClaimStatus.NOT_AUTHORITY, held.record)
         held = Copy(held.record, Role.ORPHAN)  # the owner died before we noticed: an orphan
-    if held.role in ADOPTABLE and held.granted_to not in ("", claimer) and held.granted_until > now:
+    promised = held.role in ADOPTABLE and held.granted_to not in ("", claimer) and held.granted_until > now
+    if promised and not (held.weak and may_take_over):
         return Grant(ClaimStatus.BUSY, held.record)
     role = Role.HANDED_OVER if held.role is Role.PRIMARY else held.role
-    kept = Copy(held.record, role, granted_to=claimer, granted_until=promise_until)
+    kept = Copy(held.record, role, granted_to=claimer, granted_until=promise_until, weak=weak)
     return Grant(ClaimStatus.GRANTED, held.record, kept)
 
 
@@ -157,7 +179,8 @@ class Adoptions:
     def adopting(self, session_id: str) -> bool:
         return any(a.session_id == session_id for a in self._rounds.values())
 
-    def start(self, request_id: int, session_id: str, candidates: list[str], deadline: float) -> PendingAdoption:
+    def start(self, request_id: int | None, session_id: str, candidates: list[str], deadline: float
+              ) -> PendingAdoption:
         self._claims += 1
         a = PendingAdoption(request_id, session_id, candidates, self._claims, deadline)
         self._rounds[a.claim_id] = a
@@ -208,7 +231,7 @@ class Adoptions:
         if a.local is not None:
             answers[""] = a.local
         unanswered = any(ans.status is None and not is_dead(p) for p, ans in a.answers.items())
-        return decide(answers, unanswered)
+        return decide(answers, unanswered, eager=a.request_id is None)
 
     def retry_later(self, a: PendingAdoption, now: float) -> None:
         a.retry_at = now + self.retry_interval

@@ -26,6 +26,8 @@ class FailureReason(enum.Enum):
     NOT_SERVABLE = "this instance cannot serve the session now"  # no lease before the deadline
     NO_COPY_REACHABLE = "no copy reachable before the deadline"
     FENCED = "this instance was declared dead; retry"
+    TIMED_OUT = "not acknowledged before the deadline"  # indeterminate: it may still commit
+    OVERLOADED = "too many writes waiting for the successor"  # refused at once, nothing written
 
     @property
     def retryable(self) -> bool:
@@ -151,11 +153,13 @@ class PeerJoined:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fenced:
-    """We were declared dead: primaries and backups dropped, new incarnation."""
+    """We were declared dead: a new incarnation; what we handed over is dropped, the rest kept as
+    orphans to reconcile."""
 
     old_incarnation: int
     new_incarnation: int
     dropped: int
+    kept: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

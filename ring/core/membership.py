@@ -25,10 +25,15 @@ Pauses: when the gap between two ticks exceeds `pause_threshold`, this process w
 silence it measured is its own, so every peer gets a fresh deadline and the serving lease is
 void until a peer answers a ping sent after the pause.
 
-Lease: an instance serves its primaries only while a ping (or batch) it sent to its successor at
-time t has been answered and t + failure_timeout - margin is still ahead. The successor cannot
-declare it dead before t + failure_timeout, so no copy of its sessions can be adopted elsewhere
-while it serves.
+Lease: an instance serves its primaries, and acknowledges writes, only while (1) a ping (or batch)
+it sent to its successor at time t has been answered and t + failure_timeout - margin is still
+ahead, and (2) the same holds for a majority of its view (itself and the peers that answered,
+ties broken as for deaths). A peer that answered a ping sent at t heard from it at t or later,
+and neither suspects it nor confirms its silence to others (`still_hears`) before a whole failure
+timeout after that; a declaration needs a majority of the view, and two majorities share a member.
+So no copy of its sessions can be adopted elsewhere while it serves, and a side of a partition
+without a majority stops acknowledging writes that the heal would discard (DESIGN 8). A
+two-instance ring has no majority to ask: alone, an instance serves (availability first).
 """
 
 from __future__ import annotations
@@ -109,15 +114,47 @@ class Membership:
         """Until when (monotonic) this instance may serve its primaries, as far as it knows now."""
         if successor is None:
             return float("inf")  # alone: availability first (DESIGN.md 4.6)
-        peer = self.peers[successor]
-        return peer.acked_send_time + self.settings.failure_timeout - self.settings.lease_margin
+        answered = min(self.peers[successor].acked_send_time, self._majority_answered())
+        return answered + self.settings.failure_timeout - self.settings.lease_margin
+
+    def _majority_answered(self) -> float:
+        """The send time of the oldest answered ping in the freshest majority of the view (a
+        majority with us in it: strictly more than half, or half with the view's first instance)."""
+        view = self._view()
+        n = len(view)
+        acked = {p: self.peers[p].acked_send_time for p in view if p != self.me}
+        freshest = sorted(acked, key=acked.__getitem__, reverse=True)
+
+        def oldest_of(first: int, among: list[str]) -> float:
+            return acked[among[first - 1]] if first else float("inf")
+
+        best = oldest_of(n // 2, freshest)  # strictly more than half: us and n // 2 peers
+        if n % 2 == 0 and n >= 2:  # half, with the first instance of the view on our side
+            need = n // 2 - 1
+            if view[0] == self.me:
+                best = max(best, oldest_of(need, freshest))
+            elif need >= 1:
+                rest = [p for p in freshest if p != view[0]]
+                best = max(best, min(acked[view[0]], oldest_of(need - 1, rest)))
+        return best
+
+    def _view(self) -> tuple[str, ...]:
+        """The instances a quorum is counted over: alive, without suspects never heard from (a
+        restarted instance starts out believing every peer alive: peers that died before it
+        started must not outvote the ones that answer it)."""
+        return tuple(
+            n for n in self.alive()
+            if n == self.me or self.peers[n].incarnation or self.peers[n].state is PeerState.ALIVE
+        )
 
     def still_hears(self, target: str, now: float) -> bool:
         """Answer to an indirect probe: did `target` talk to us recently?"""
         peer = self.peers.get(target)
         if peer is None or peer.state is PeerState.DEAD:
             return False
-        return now - peer.last_heard < self.settings.failure_timeout / 2
+        # a whole failure timeout, not less: a peer that answered the target's ping sent at t must
+        # not confirm its silence before t + failure_timeout, when the target's lease ends
+        return now - peer.last_heard < self.settings.failure_timeout
 
     # ------------------------------------------------------------ inputs
 
@@ -174,9 +211,8 @@ class Membership:
     def tick(self, now: float, lease_peer: str | None = None) -> tuple[list[ProbeIntent], list[str]]:
         """Pings due, indirect probes due, and the peers to declare dead now.
 
-        `lease_peer` (the successor) is pinged every interval: its answers carry the lease. Any
-        other peer is pinged only when nothing was heard from it for an interval; its own pings
-        and replies are evidence enough, which halves the probe traffic of a large ring.
+        Every peer is pinged every interval: the answers of a majority carry the serving lease,
+        and a peer that wrongly holds us dead can only tell us so in answer to one of our requests.
         """
         probes: list[ProbeIntent] = []
         deaths: list[str] = []
@@ -185,11 +221,7 @@ class Membership:
             self._forget_own_pause(now)
         self._last_tick = now
         for peer in self.peers.values():
-            # every peer still gets a request at least every other interval: a peer that
-            # wrongly holds us dead can only tell us so in answer to one of our requests
-            quiet = (peer.name == lease_peer or now - peer.last_heard >= s.ping_interval
-                     or now - peer.last_ping_sent >= 2 * s.ping_interval)
-            if quiet and now - peer.last_ping_sent >= s.ping_interval:
+            if now - peer.last_ping_sent >= s.ping_interval:
                 self._nonce += 1
                 peer.last_ping_sent = now
                 peer.pending[self._nonce] = now
@@ -223,13 +255,8 @@ class Membership:
         confirmed = peer.confirmations & set(helpers)
         if not confirmed:
             return False  # nobody else notices the silence: this instance may be the isolated one
-        # the view includes the suspect itself, but not other suspects this process never heard
-        # from: a restarted instance starts out believing every peer alive, and peers that died
-        # before it started must not outvote the ones that answer it
-        view = tuple(
-            n for n in self.alive()
-            if n in (self.me, peer.name) or self.peers[n].incarnation or self.peers[n].state is PeerState.ALIVE
-        )
+        # the view includes the suspect itself (even one never heard from)
+        view = tuple(n for n in self.alive() if n == peer.name or n in self._view())
         side = {self.me} | confirmed
         if 2 * len(side) > len(view):
             return True

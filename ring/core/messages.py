@@ -129,9 +129,13 @@ class BatchAck:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
+    """Hand `session_id` over. `eager`: the claimer adopts an orphan it holds, for no request:
+    a live primary then keeps the session and answers NOT_AUTHORITY with its copy."""
+
     header: Header
     session_id: str
     claim_id: int
+    eager: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,8 +56,8 @@ def describe(instance: str, effect: Effect) -> str | None:
         source = "its own copy" if effect.from_peer == instance else effect.from_peer
         return f"adopts {effect.session_id} from {source} as v{effect.version}"
     if isinstance(effect, Fenced):
-        return (f"fenced (it was declared dead): drops {effect.dropped} copies, "
-                f"incarnation {effect.old_incarnation} -> {effect.new_incarnation}")
+        return (f"fenced (it was declared dead): drops {effect.dropped} copies it handed over, keeps "
+                f"{effect.kept} to reconcile, incarnation {effect.old_incarnation} -> {effect.new_incarnation}")
     if isinstance(effect, Send) and isinstance(effect.message, DropBackups):
         return f"tells {effect.to} to drop its backups of {instance}"
     if isinstance(effect, Send) and isinstance(effect.message, Release):

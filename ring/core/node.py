@@ -13,8 +13,10 @@ read view (ring.core.readview), the only state other threads may read.
 Guards are numbers: a message from an older incarnation than known, or from an instance declared
 dead at its current incarnation, is refused with a fencing answer; batches are checked by
 (incarnation, stream, seq); session copies only move to higher versions. An instance that hears
-it was declared dead fences itself: it drops its primaries and backups, fails its pending
-requests, and comes back with a higher incarnation (a rejoin).
+it was declared dead fences itself: it fails its pending requests, drops what it handed over,
+keeps every other copy as an orphan to be reconciled with the ring (adopted where it is the
+newest, dropped where another is newer: a partition's heal loses nothing acknowledged), and comes
+back with a higher incarnation (a rejoin).
 
 Session time (expiry, last access) is the wall clock read once at start, advanced by the
 monotonic clock: a wall-clock jump at runtime changes nothing.
@@ -142,7 +144,7 @@ class Node:
             unreplicated_writes=self.requests.writes.unreplicated, pending_writes=self.outbound.pending_count(),
             peers={n: (p.state.value, p.incarnation) for n, p in self.membership.peers.items()},
             adoptions=len(self.requests.adoptions), parked_loads=len(self.requests.parked),
-            drops_due=len(self.outbound.drops_due),
+            drops_due=len(self.outbound.drops_due), releases_due=len(self.requests.releases),
         )
 
     def writing(self, session_id: str) -> bool:
@@ -207,6 +209,8 @@ class Node:
                 self._handlers[type(msg)](msg, now, out)
             elif isinstance(in_reply_to, DropBackups):
                 self.outbound.drop_confirmed(sender, in_reply_to.stream)
+            elif isinstance(in_reply_to, Release):
+                self.requests.release_confirmed(sender, in_reply_to)
 
     # ---- membership
 
@@ -262,7 +266,7 @@ class Node:
             out.append(ResyncFinished(successor=msg.header.sender))
 
     def _on_drop_backups(self, msg: DropBackups, now: float, out: list[Effect]) -> None:
-        self.inbound.drop_stream(msg.header.sender, msg.stream, self.store)
+        self.inbound.drop_stream(msg.header.sender, msg.header.incarnation, msg.stream, self.store)
         out.append(Respond(message=Done(self._header())))
 
     # ---- adoption (the request side decides; a fenced claimer is ours)
@@ -283,6 +287,8 @@ class Node:
             self.requests.claim_answered(request.claim_id, peer, UNREACHABLE, now, out)
         elif isinstance(request, DropBackups):
             self.outbound.drop_unanswered(peer, now)
+        elif isinstance(request, Release):
+            self.requests.release_unanswered(peer, request, now)
 
     # ================================================================ ring changes
 
@@ -290,16 +296,19 @@ class Node:
         incarnation = self.membership.declare_dead(peer)
         orphans = self.store.orphan_backups_of(peer)
         self.inbound.forget(peer)
-        out.append(PeerDeclaredDead(peer=peer, incarnation=incarnation, orphans=orphans))
+        self.requests.adopt_eagerly(orphans)
+        out.append(PeerDeclaredDead(peer=peer, incarnation=incarnation, orphans=len(orphans)))
 
     def _peer_restarted(self, peer: str, old_incarnation: int, out: list[Effect]) -> None:
         """A higher incarnation: the old process is gone (its backups become orphans)."""
         orphans = self.store.orphan_backups_of(peer)
         self.inbound.forget(peer)
+        self.requests.adopt_eagerly(orphans)
         if peer == self._successor:
             self._successor_restarted = True  # its copies of ours are gone: resync
         if orphans:
-            out.append(PeerDeclaredDead(peer=peer, incarnation=old_incarnation, orphans=orphans, restarted=True))
+            out.append(PeerDeclaredDead(peer=peer, incarnation=old_incarnation, orphans=len(orphans),
+                                        restarted=True))
         out.append(PeerJoined(peer=peer, incarnation=self.membership.incarnation_of(peer)))
 
     def _view_maybe_changed(self, now: float, out: list[Effect]) -> None:
@@ -339,11 +348,12 @@ class Node:
         self.incarnation = max(self.incarnation, known) + 1
         self.requests.place = self._place()
         self.membership.start_over(now)
-        dropped = self.store.drop_roles((Role.PRIMARY, Role.BACKUP))
+        dropped, kept = self.store.quarantine()
         self.requests.fail_all(self.outbound.drain_alone(), out)
+        self.requests.adopt_eagerly(kept)
         self.inbound = Inbound()
         self.outbound.repoint(self._successor, [])
-        out.append(Fenced(old_incarnation=old, new_incarnation=self.incarnation, dropped=dropped))
+        out.append(Fenced(old_incarnation=old, new_incarnation=self.incarnation, dropped=dropped, kept=len(kept)))
 
     # ================================================================ plumbing
 

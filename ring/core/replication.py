@@ -10,9 +10,12 @@ resync is acknowledged, the old successor (if still alive) is told to drop its b
 (`drops_to_send`, resent every ack timeout until it confirms). Alone (no successor), writes
 commit at once, counted as unreplicated.
 
-Receiver (`Inbound`). Per owner it remembers (incarnation, stream, next seq). A batch of a newer
-stream must start at seq 0; a duplicate (seq already applied) is acknowledged again; a gap or an
-older stream is refused, and the sender restarts. Records are applied only if newer than the copy
+Receiver (`Inbound`). Per owner it remembers (incarnation, stream, next seq), and a floor: the
+newest (incarnation, stream) it ever saw or was told of (a DropBackups names the owner's new
+stream), kept when the stream itself is forgotten. A batch of a newer stream must start at seq 0;
+a duplicate (seq already applied) is acknowledged again; a gap is refused, and the sender
+restarts; a batch of a stream below the floor is stale, so a late batch of an abandoned stream
+can never plant a backup nobody updates or drops. Records are applied only if newer than the copy
 held (store.apply_backup). When a resync completes, the owner's backups from older streams are
 dropped: they are sessions the owner no longer has.
 """
@@ -201,16 +204,18 @@ class Inbound:
     """The receiver side: which stream of each owner is current and where it is."""
 
     streams: dict[str, InboundStream] = field(default_factory=dict)
+    floors: dict[str, tuple[int, int]] = field(default_factory=dict)  # owner -> newest (incarnation, stream)
 
     def check(self, owner: str, incarnation: int, stream: int, seq: int) -> tuple[AckStatus, str, bool]:
         """Decide on a batch: (status, reason, apply?). Duplicates are OK but not applied."""
-        current = self.streams.get(owner)
-        if current is not None and (incarnation, stream) < (current.incarnation, current.stream):
+        if (incarnation, stream) < self.floors.get(owner, (0, 0)):
             return AckStatus.STALE, "an older stream than the current one", False
+        current = self.streams.get(owner)
         if current is None or (incarnation, stream) > (current.incarnation, current.stream):
             if seq != 0:
                 return AckStatus.REJECTED, "a new stream must start at seq 0", False
             self.streams[owner] = InboundStream(incarnation, stream, 0)
+            self.floors[owner] = (incarnation, stream)
             current = self.streams[owner]
         if seq < current.next_seq:
             return AckStatus.OK, "duplicate", False
@@ -231,9 +236,11 @@ class Inbound:
                 store.drop_backups_of(owner, older_than_stream=batch.stream)
         return status, reason
 
-    def drop_stream(self, owner: str, stream: int, store: SessionStore) -> None:
-        """The owner re-pointed its stream (DropBackups): its backups from older streams go."""
+    def drop_stream(self, owner: str, incarnation: int, stream: int, store: SessionStore) -> None:
+        """The owner re-pointed its stream (DropBackups): its backups from older streams go, and
+        so does every older stream of it still in flight (the floor)."""
         store.drop_backups_of(owner, older_than_stream=stream)
+        self.floors[owner] = max(self.floors.get(owner, (0, 0)), (incarnation, stream))
         current = self.streams.get(owner)
         if current is not None and current.stream < stream:
             self.forget(owner)

@@ -9,6 +9,14 @@ record finishes its adoption: the old holders are told to release their copies, 
 load that started it is answered. The holder's side lives here too: answering other instances'
 claims and releases, which depends on the same writes in flight.
 
+Eager adoption (redundancy restored without waiting for users, DESIGN 8). Every orphan this
+instance holds (the backups of a peer declared dead, or everything it kept when it was itself
+fenced) is adopted by a claim round of its own, for no request, at most `EAGER_ROUNDS` at a time:
+the same protocol as a request's adoption, so the newest copy in the ring wins and the stale ones
+are released. A live primary does not hand its session over to such a round; if a live owner
+holds the session at our version or newer, ours was stale and is dropped (YIELD). Once adopted,
+an orphan is an ordinary primary with a backup on our successor.
+
 `Requests` borrows the store, the failure detector (read only) and the outbound stream from the
 node that owns them, and never calls back into it. What it must know of the ring (this
 instance's header, its successor, who is alive) the node pushes as a `Place` whenever it changes.
@@ -39,8 +47,11 @@ from ring.core.membership import Membership
 from ring.core.replication import Carried, Outbound
 from ring.core.settings import CoreSettings
 from ring.core.store import Copy, Role, SessionStore
-from ring.core.topology import discovery_candidates, successor_of
+from ring.core.topology import discovery_candidates, successor_of, walk_from
 from ring.core.writes import AdoptToken, Token, Writes, WriteToken, next_record
+
+
+EAGER_ROUNDS = 256  # eager claim rounds in progress at once (the rest wait their turn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,13 @@ class Requests:
         self.adoptions = adopt.Adoptions(retry_interval=settings.retry_interval,
                                          answer_timeout=settings.failure_timeout)
         self.parked: list[ParkedLoad] = []
+        # Releases not yet confirmed: (holder, session) -> (version, when to send again). A lost
+        # one would leave a stale copy behind for good (and a stale orphan when its owner dies)
+        self.releases: dict[tuple[str, str], tuple[int, float]] = {}
+        # committed writes whose answer waits for a valid lease (no majority when they committed)
+        self.withheld: list[WriteCommitted] = []
+        self.eager: dict[str, None] = {}  # orphans to adopt eagerly, in order (an ordered set)
+        self._eager_rounds = 0
 
     def session_time(self, now: float) -> float:
         return self.wall_anchor + now
@@ -109,6 +127,7 @@ class Requests:
         self._claim_round(self.adoptions.start(req.request_id, sid, candidates, deadline), now, out)
 
     def retry_parked(self, now: float, out: list[Effect]) -> None:
+        self.answer_withheld(now, out)
         if not self.parked:
             return
         parked, self.parked = self.parked, []
@@ -124,15 +143,46 @@ class Requests:
 
     # ================================================================ claim rounds (the claimer)
 
+    def adopt_eagerly(self, session_ids: list[str]) -> None:
+        """These orphans are to be adopted without waiting for their users (see the docstring)."""
+        for sid in session_ids:
+            self.eager[sid] = None
+
+    def _start_eager(self, now: float, out: list[Effect]) -> None:
+        for sid in list(self.eager):
+            if self._eager_rounds >= EAGER_ROUNDS:
+                return
+            del self.eager[sid]
+            held = self.store.get(sid)
+            if held is None or held.role is not Role.ORPHAN or self.adoptions.adopting(sid):
+                continue  # gone, adopted or being adopted meanwhile (a request will see to it)
+            candidates = [n for n in self.order if n != self.me]
+            self._eager_rounds += 1
+            self._claim_round(self.adoptions.start(None, sid, candidates, now + self.settings.request_timeout),
+                              now, out)
+
+    def _eager_done(self, a: adopt.PendingAdoption) -> None:
+        if a.request_id is None:
+            self._eager_rounds -= 1
+
     def tick(self, now: float, out: list[Effect]) -> None:
+        for token in self.writes.overdue(now):
+            out.append(WriteFailed(request_id=token.request_id, reason=FailureReason.TIMED_OUT))
+        self.withheld = [c for c in self.withheld if self.writes.waiting(WriteToken(c.request_id))]
         for due, a in self.adoptions.due(now, self.membership.is_dead):
             if due is adopt.Due.EXPIRED:
                 self.adoptions.finish(a)
-                out.append(LoadFailed(request_id=a.request_id, reason=FailureReason.NO_COPY_REACHABLE))
+                self._eager_done(a)
+                if a.request_id is None:
+                    self.eager[a.session_id] = None  # not settled yet: another round, later
+                else:
+                    out.append(LoadFailed(request_id=a.request_id, reason=FailureReason.NO_COPY_REACHABLE))
             elif due is adopt.Due.CLAIM_AGAIN:
                 self._claim_round(a, now, out)
             else:
                 self._decide(a, now, out)
+        self._resend_releases(now, out)
+        self._start_eager(now, out)
         self.retry_parked(now, out)
 
     def claim_answered(self, claim_id: int, peer: str, answer: adopt.ClaimAnswer, now: float,
@@ -144,31 +194,44 @@ class Requests:
 
     def _claim_round(self, a: adopt.PendingAdoption, now: float, out: list[Effect]) -> None:
         asked = [c for c in a.candidates if not self.membership.is_dead(c)]
-        status, record = self._grant(a.session_id, self.me, now)
+        status, record = self._grant(a.session_id, self.me, now, eager=a.request_id is None)
         self.adoptions.begin_round(a, asked, adopt.ClaimAnswer(status, record), now)
+        eager = a.request_id is None
         for peer in asked:
-            out.append(Send(to=peer, message=wire.Claim(self.place.header, a.session_id, a.claim_id)))
+            out.append(Send(to=peer, message=wire.Claim(self.place.header, a.session_id, a.claim_id, eager)))
         if a.complete():
             self._decide(a, now, out)
 
     def _decide(self, a: adopt.PendingAdoption, now: float, out: list[Effect]) -> None:
+        if a.local is not None and a.local.status is wire.ClaimStatus.GRANTED:
+            ours = self.store.get(a.session_id)
+            if ours is None or ours.granted_to != self.me:
+                self.adoptions.retry_later(a, now)  # our own copy was taken over meanwhile
+                return
         d = self.adoptions.decide(a, self.membership.is_dead)
         if d.verdict is adopt.Verdict.RETRY:
             self.adoptions.retry_later(a, now)
-        elif d.verdict is adopt.Verdict.ADOPT:
+        elif d.verdict in (adopt.Verdict.ADOPT, adopt.Verdict.GONE):
+            # a tombstone is adopted like a session: it moves here with a second copy, and the
+            # stale copies are released, but it never vanishes before it expires
             assert d.best is not None
             record = replace(d.best, owner=self.me, version=d.top_version + 1,
                              last_access=self.session_time(now))
             self.adoptions.committing(a, d)
             self._begin_write(AdoptToken(a.claim_id), record, out)
+        elif d.verdict is adopt.Verdict.YIELD:
+            self.adoptions.finish(a)
+            self._eager_done(a)
+            held = self.store.get(a.session_id)
+            if held is not None and held.role is Role.ORPHAN and held.version <= d.top_version:
+                self.store.remove(a.session_id)  # stale: a live owner has it
         else:
             self.adoptions.finish(a)
-            if d.verdict is adopt.Verdict.GONE:
-                self._release(a.session_id, d, out)
-                self.store.remove(a.session_id)
-            self._loaded(a.request_id, None, out)
+            self._eager_done(a)
+            if a.request_id is not None:
+                self._loaded(a.request_id, None, out)
 
-    def _release(self, session_id: str, d: adopt.Decision, out: list[Effect]) -> None:
+    def _release(self, session_id: str, d: adopt.Decision, now: float, out: list[Effect]) -> None:
         """Tell every other holder to drop its copy (no newer than the versions seen). The
         successor of a primary that handed the session over is told too: its backup may have
         landed there after that instance answered."""
@@ -179,21 +242,55 @@ class Requests:
                 holders.append(successor)
         for peer in dict.fromkeys(holders):
             if peer != self.me:
+                self.releases[(peer, session_id)] = (d.top_version, now + self.settings.failure_timeout)
                 out.append(Send(to=peer, message=wire.Release(self.place.header, session_id, d.top_version)))
+
+    def _resend_releases(self, now: float, out: list[Effect]) -> None:
+        for (peer, sid), (version, due) in list(self.releases.items()):
+            if self.membership.is_dead(peer):
+                del self.releases[(peer, sid)]  # its copies became orphans, or died with it
+            elif now >= due:
+                self.releases[(peer, sid)] = (version, now + self.settings.failure_timeout)
+                out.append(Send(to=peer, message=wire.Release(self.place.header, sid, version)))
+
+    def release_confirmed(self, peer: str, release: wire.Release) -> None:
+        key = (peer, release.session_id)
+        if self.releases.get(key, (-1, 0.0))[0] == release.version:
+            del self.releases[key]
+
+    def release_unanswered(self, peer: str, release: wire.Release, now: float) -> None:
+        """The call failed (refused, or no answer in time): send it again soon."""
+        key = (peer, release.session_id)
+        if self.releases.get(key, (-1, 0.0))[0] == release.version:
+            self.releases[key] = (release.version, now + self.settings.retry_interval)
 
     # ================================================================ claims and releases (the holder)
 
     def on_claim(self, msg: wire.Claim, now: float, out: list[Effect]) -> None:
-        status, record = self._grant(msg.session_id, msg.header.sender, now)
+        held = self.store.get(msg.session_id)
+        take_over = held is not None and held.weak and (
+            not msg.eager or self._eager_rank(msg.header.sender, held.record.owner)
+            < self._eager_rank(self.me, held.record.owner))
+        status, record = self._grant(msg.session_id, msg.header.sender, now, eager=msg.eager,
+                                     may_take_over=take_over)
         reply = wire.ClaimReply(self.place.header, msg.session_id, msg.claim_id, status, record)
         out.append(Respond(message=reply))
 
-    def _grant(self, session_id: str, claimer: str, now: float) -> tuple[wire.ClaimStatus, wire.SessionRecord | None]:
+    def _eager_rank(self, claimer: str, owner: str) -> int:
+        """Who goes first when eager rounds contend: the owner's successors in ring order, the
+        owner itself last."""
+        after = walk_from(owner, self.order) if owner in self.order else list(self.order)
+        return (after[1:] + after[:1]).index(claimer) if claimer in after else len(after)
+
+    def _grant(self, session_id: str, claimer: str, now: float, *, eager: bool = False,
+               may_take_over: bool = False) -> tuple[wire.ClaimStatus, wire.SessionRecord | None]:
         held = self.store.get(session_id)
+        own_eager_round = eager and claimer == self.me
         granted = adopt.grant(
             held, claimer, now, busy=self.writes.writing(session_id) or self.outbound.carries(session_id),
             owner_dead=held is not None and self.membership.is_dead(held.record.owner),
-            promise_until=now + self.settings.request_timeout)
+            promise_until=now + self.settings.request_timeout, eager=eager, may_take_over=may_take_over,
+            weak=own_eager_round)
         if granted.keep is not None:
             if held is not None and held.role is Role.PRIMARY:
                 self.outbound.forget_resync(session_id)  # no longer ours to resync
@@ -210,6 +307,9 @@ class Requests:
 
     def write(self, req: WriteRequested, now: float, out: list[Effect]) -> None:
         sid = req.session_id
+        if self.outbound.pending_count() >= self.settings.max_pending_writes:
+            out.append(WriteFailed(request_id=req.request_id, reason=FailureReason.OVERLOADED))
+            return
         record = next_record(
             req, self.store.get(sid), self.writes.latest(sid), owner=self.me,
             session_now=self.session_time(now), max_inactive=self.settings.session_timeout,
@@ -217,7 +317,9 @@ class Requests:
         if isinstance(record, FailureReason):
             out.append(WriteFailed(request_id=req.request_id, reason=record))
             return
-        self._begin_write(WriteToken(req.request_id), record, out)
+        token = WriteToken(req.request_id)
+        self.writes.expect(token, now + self.settings.request_timeout)
+        self._begin_write(token, record, out)
 
     def _begin_write(self, token: Token, record: wire.SessionRecord, out: list[Effect]) -> None:
         self.writes.begin(record)
@@ -226,6 +328,7 @@ class Requests:
             self.store.put(Copy(record, Role.PRIMARY))
             self.outbound.enqueue(None, record)
             self.writes.settle(record)
+            self.writes.answered(token)
             successor = self.place.successor
             out.append(WriteCommitted(request_id=token.request_id, version=record.version, primary=self.me,
                                       backup=successor or "", replicated=successor is not None))
@@ -242,29 +345,52 @@ class Requests:
                 self.store.put(Copy(record, Role.PRIMARY))
             self.writes.settle(record, replicated=replicated)
             if isinstance(token, WriteToken):
-                out.append(WriteCommitted(request_id=token.request_id, version=record.version, primary=self.me,
-                                          backup=self.place.successor or "", replicated=replicated))
+                if self.writes.waiting(token):  # not told it timed out
+                    self.withheld.append(WriteCommitted(
+                        request_id=token.request_id, version=record.version, primary=self.me,
+                        backup=self.place.successor or "", replicated=replicated))
                 continue
             done = self.adoptions.committed(token.claim_id)
             if done is None:
                 continue
             a, d = done
-            self._release(record.session_id, d, out)
+            self._release(record.session_id, d, now, out)
             out.append(Adopted(session_id=record.session_id, from_peer=d.best_from or self.me,
                                version=record.version))
-            self._loaded(a.request_id, None if record.deleted else record, out)
+            self._eager_done(a)
+            if a.request_id is not None:
+                # answered as a load of our own primary now: it waits for the lease like any other
+                self.load(LoadRequested(request_id=a.request_id, session_id=record.session_id), now, out,
+                          a.deadline)
         self.retry_parked(now, out)
+
+    def answer_withheld(self, now: float, out: list[Effect]) -> None:
+        """Acknowledge committed writes once this instance may serve: with a majority behind it,
+        nobody can have adopted the session elsewhere, so the heal of a partition keeps them."""
+        if not self.withheld or not self.membership.lease_valid(self.place.successor, now):
+            return
+        for committed in self.withheld:
+            token = WriteToken(committed.request_id)
+            if self.writes.waiting(token):
+                self.writes.answered(token)
+                out.append(committed)
+        self.withheld.clear()
 
     # ================================================================ fencing
 
     def fail_all(self, carried: list[Carried], out: list[Effect]) -> None:
         """This instance was declared dead: every request in progress fails (the client retries)."""
         for token, _record in carried:
-            if isinstance(token, WriteToken):
+            if isinstance(token, WriteToken) and self.writes.waiting(token):
                 out.append(WriteFailed(request_id=token.request_id, reason=FailureReason.FENCED))
+        self.withheld.clear()
         self.writes.clear()
         for a in self.adoptions.abandon_all():
-            out.append(LoadFailed(request_id=a.request_id, reason=FailureReason.FENCED))
+            if a.request_id is not None:
+                out.append(LoadFailed(request_id=a.request_id, reason=FailureReason.FENCED))
+        self.eager.clear()
+        self._eager_rounds = 0
         for p in self.parked:
             out.append(LoadFailed(request_id=p.request.request_id, reason=FailureReason.FENCED))
         self.parked.clear()
+        self.releases.clear()  # answers to the old incarnation are ignored: they would repeat forever

@@ -35,6 +35,9 @@ class CoreSettings:
     request_timeout: float = 10.0
     # upper bound of one replication batch (a resync is cut into batches of this size)
     batch_max_bytes: int = 1 << 20
+    # writes waiting for the successor's acknowledgement beyond which new ones are refused (503):
+    # a slow or cut-off successor must not make the queue (and memory) grow without bound
+    max_pending_writes: int = 10_000
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -64,9 +67,9 @@ class CoreSettings:
             found.append(SettingProblem(
                 f"{{0}} must be -1 (no limit) or at least 1, got {self.max_discovery_hops}",
                 ("max_discovery_hops",)))
-        for name in ("max_session_size", "batch_max_bytes"):
+        for name in ("max_session_size", "batch_max_bytes", "max_pending_writes"):
             if getattr(self, name) <= 0:
-                found.append(SettingProblem(f"{{0}} must be a positive number of bytes, got {getattr(self, name)}",
+                found.append(SettingProblem(f"{{0}} must be a positive number, got {getattr(self, name)}",
                                             (name,)))
         return found
 

@@ -24,3 +24,4 @@ class NodeStatus:
     adoptions: int = 0  # claim rounds under way
     parked_loads: int = 0  # loads waiting for a write, an adoption or the lease
     drops_due: int = 0  # old successors not yet told to drop their backups of us
+    releases_due: int = 0  # old holders of adopted sessions not yet told to drop their copies

@@ -40,6 +40,7 @@ class Copy:
     stream: int = 0  # BACKUP: the owner's stream that delivered it
     granted_to: str = ""  # ORPHAN / HANDED_OVER: the claimer it is promised to
     granted_until: float = 0.0  # monotonic time when that promise lapses
+    weak: bool = False  # promised to this instance's own eager round: others may take it over
 
     @property
     def version(self) -> int:
@@ -95,14 +96,29 @@ class SessionStore:
         self._copies[record.session_id] = Copy(record, Role.BACKUP, stream=stream)
         return True
 
-    def orphan_backups_of(self, owner: str) -> int:
-        """The owner was declared dead: its backups become read-only orphans."""
-        n = 0
+    def orphan_backups_of(self, owner: str) -> list[str]:
+        """The owner was declared dead: its backups become read-only orphans (their ids)."""
+        orphaned = []
         for sid, c in list(self._copies.items()):
             if c.role is Role.BACKUP and c.record.owner == owner:
                 self._copies[sid] = Copy(c.record, Role.ORPHAN)
-                n += 1
-        return n
+                orphaned.append(sid)
+        return orphaned
+
+    def quarantine(self) -> tuple[int, list[str]]:
+        """This instance was fenced: what it handed over goes; everything else it held (primaries,
+        backups, orphans) becomes an orphan, to be reconciled with the ring before anyone uses
+        it (adopted where it is the newest copy, dropped where another is newer). Returns
+        (copies dropped, ids kept). Nothing acknowledged is thrown away on a fence."""
+        dropped = [sid for sid, c in self._copies.items() if c.role is Role.HANDED_OVER]
+        for sid in dropped:
+            del self._copies[sid]
+        kept = list(self._copies)
+        for sid in kept:
+            self._copies[sid] = Copy(self._copies[sid].record, Role.ORPHAN)
+        self.touched.update(dropped)
+        self.touched.update(kept)
+        return len(dropped), kept
 
     def drop_backups_of(self, owner: str, older_than_stream: int) -> int:
         """Drop the owner's backups delivered by streams older than `older_than_stream`."""

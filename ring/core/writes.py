@@ -65,6 +65,26 @@ class Writes:
         self._pending: dict[str, int] = {}  # uncommitted writes per session
         self.unreplicated = 0  # writes committed with no successor (not covered by the promise)
         self.touched: set[str] = set()  # sessions that started or stopped pending (read view)
+        self._deadlines: dict[int, float] = {}  # request id -> when its client is told TIMED_OUT
+
+    def expect(self, token: WriteToken, deadline: float) -> None:
+        """A client waits for this write until `deadline`."""
+        self._deadlines[token.request_id] = deadline
+
+    def waiting(self, token: WriteToken) -> bool:
+        """The client still waits (not yet answered, not yet told it timed out)."""
+        return token.request_id in self._deadlines
+
+    def answered(self, token: WriteToken) -> None:
+        self._deadlines.pop(token.request_id, None)
+
+    def overdue(self, now: float) -> list[WriteToken]:
+        """The writes whose clients must be told now that they timed out (indeterminate: the
+        record stays on its way and may still commit; nobody is answered twice)."""
+        late = [rid for rid, deadline in self._deadlines.items() if now >= deadline]
+        for rid in late:
+            del self._deadlines[rid]
+        return [WriteToken(rid) for rid in late]
 
     def writing(self, session_id: str) -> bool:
         return session_id in self._pending
@@ -93,5 +113,6 @@ class Writes:
 
     def clear(self) -> None:
         self.touched.update(self._pending)
+        self._deadlines.clear()
         self._latest.clear()
         self._pending.clear()

@@ -98,7 +98,7 @@ def encode(msg: wire.Message, *, wall_time: float = 0.0) -> Any:
         return pb.JoinReply(header=h, wall_time=wall_time, accepted=msg.accepted, reason=msg.reason,
                             known_incarnation=msg.known_incarnation)
     if isinstance(msg, wire.Claim):
-        return pb.Claim(header=h, session_id=msg.session_id, claim_id=msg.claim_id)
+        return pb.Claim(header=h, session_id=msg.session_id, claim_id=msg.claim_id, eager=msg.eager)
     if isinstance(msg, wire.ClaimReply):
         reply = pb.ClaimReply(header=h, session_id=msg.session_id, claim_id=msg.claim_id,
                               status=_CLAIM[msg.status], known_incarnation=msg.known_incarnation)
@@ -138,7 +138,7 @@ def decode(p: Any, max_size: int = 8 << 20) -> wire.Message:
     if isinstance(p, pb.Claim):
         if not p.session_id or len(p.session_id) > MAX_ID_LENGTH:
             raise ProtocolError("claim without a valid session id")
-        return wire.Claim(h, p.session_id, p.claim_id)
+        return wire.Claim(h, p.session_id, p.claim_id, p.eager)
     if isinstance(p, pb.ClaimReply):
         if p.status not in _CLAIM_BACK:
             raise ProtocolError("claim reply with an unknown status")

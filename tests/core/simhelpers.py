@@ -37,3 +37,17 @@ def effects_since(sim: SimCluster, mark: int, kind: type) -> list[tuple[str, obj
 def pick(sim: SimCluster, src: str, dst: str, kind: type) -> int:
     return next(i for i, e in enumerate(sim.in_flight)
                 if (e.src, e.dst) == (src, dst) and isinstance(e.message, kind))
+
+
+def until_declared(sim: SimCluster, by: str, dead: str, timeout: float = 10.0) -> None:
+    """Run the ring until `by` declares `dead` dead, and stop right there: the messages of that
+    tick are not delivered yet, so its orphans are still orphans (eager adoption has only begun)."""
+    from ring.testing import TICK
+
+    end = sim.now + timeout
+    sim.deliver_all()
+    while not sim.node(by).membership.is_dead(dead):
+        assert sim.now < end, f"{by} did not declare {dead} dead within {timeout} s"
+        sim.deliver_all()
+        sim.now += TICK
+        sim.tick_all()

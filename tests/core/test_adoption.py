@@ -42,6 +42,8 @@ def answers(**by_peer: tuple[ClaimStatus | None, int | None]) -> dict[str, Claim
     ("only a backup of a live owner", answers(b=(NA, 3)), False, Verdict.RETRY, "", 3),
     ("a live candidate that did not answer", answers(b=(None, None)), True, Verdict.RETRY, "", 0),
     ("a dead candidate that did not answer", answers(b=(None, None)), False, Verdict.NEW, "", 0),
+    # issue 9, mechanism 2: a live but silent candidate may hold the newest copy
+    ("a grant while a live candidate is silent", answers(b=(G, 1), c=(None, None)), True, Verdict.RETRY, "", 1),
     ("our own copy", answers(me=(G, 4), b=(NF, None)), False, Verdict.ADOPT, "", 4),
 ])
 def test_decide(case: str, given: dict[str, ClaimAnswer], silent_alive: bool, verdict: Verdict,

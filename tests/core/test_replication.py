@@ -165,9 +165,9 @@ def test_a_finished_resync_drops_the_owners_backups_from_older_streams() -> None
 def test_drop_stream_drops_older_backups_and_forgets_an_older_stream() -> None:
     store, inbound = SessionStore(), Inbound()
     inbound.receive(batch(1, 0, rec("s1")), store)
-    inbound.drop_stream("a", 2, store)
+    inbound.drop_stream("a", 1, 2, store)
     assert store.get("s1") is None and "a" not in inbound.streams
     inbound.receive(batch(2, 0, rec("s2")), store)
-    inbound.drop_stream("a", 2, store)  # a late DropBackups naming the current stream: kept
+    inbound.drop_stream("a", 1, 2, store)  # a late DropBackups naming the current stream: kept
     held = store.get("s2")
     assert held is not None and held.role is Role.BACKUP and inbound.streams["a"].stream == 2

@@ -54,9 +54,9 @@ def apply(store: SessionStore, model: Model, op: tuple) -> None:  # type: ignore
             model[sid] = (Role.BACKUP, held[1], stream, held[3], held[4])
     elif kind == "orphan":
         _, owner = op
-        n = store.orphan_backups_of(owner)
+        orphaned = store.orphan_backups_of(owner)
         doomed = [s for s, v in model.items() if v[0] is Role.BACKUP and v[4] == owner]
-        assert n == len(doomed)
+        assert sorted(orphaned) == sorted(doomed)
         for s in doomed:
             model[s] = (Role.ORPHAN, model[s][1], 0, model[s][3], owner)
     elif kind == "drop_backups":

@@ -32,7 +32,7 @@ MESSAGES = {
                           st.booleans(), st.booleans()),
     wire.BatchAck: st.builds(wire.BatchAck, headers, u64, u64, st.sampled_from(wire.AckStatus),
                              st.text(max_size=30), u64),
-    wire.Claim: st.builds(wire.Claim, headers, st.text(min_size=1, max_size=43), u64),
+    wire.Claim: st.builds(wire.Claim, headers, st.text(min_size=1, max_size=43), u64, st.booleans()),
     wire.ClaimReply: st.builds(wire.ClaimReply, headers, st.text(max_size=43), u64,
                                st.sampled_from(wire.ClaimStatus), st.none() | records, u64),
     wire.Release: st.builds(wire.Release, headers, st.text(max_size=43), u64),

@@ -164,14 +164,16 @@ class JoinReply(_message.Message):
     def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., wall_time: _Optional[float] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., known_incarnation: _Optional[int] = ...) -> None: ...
 
 class Claim(_message.Message):
-    __slots__ = ("header", "session_id", "claim_id")
+    __slots__ = ("header", "session_id", "claim_id", "eager")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
+    EAGER_FIELD_NUMBER: _ClassVar[int]
     header: Header
     session_id: str
     claim_id: int
-    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., session_id: _Optional[str] = ..., claim_id: _Optional[int] = ...) -> None: ...
+    eager: bool
+    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., session_id: _Optional[str] = ..., claim_id: _Optional[int] = ..., eager: _Optional[bool] = ...) -> None: ...
 
 class ClaimReply(_message.Message):
     __slots__ = ("header", "session_id", "claim_id", "status", "record", "known_incarnation")

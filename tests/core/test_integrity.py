@@ -1,0 +1,210 @@
+"""The integrity mechanisms of issue 9, one test each, at the level where the mechanism lives.
+
+Each test builds the interleaving an independent review found (in the simulated cluster) and
+states what must hold: a logout never comes back, no stale read, never two writable copies, a
+partitioned minority loses nothing acknowledged with a backup, no write waits forever, and a
+late batch of an abandoned stream plants nothing.
+"""
+
+from __future__ import annotations
+
+from simhelpers import FAILURE_TIMEOUT, cluster, done, pick, role_of
+
+from ring.core import FailureReason, Received, Role
+from ring.core.messages import Batch, Claim, DropBackups, Header, Release, SessionRecord
+from ring.testing import SimCluster
+
+FT = FAILURE_TIMEOUT
+
+
+def holders(sim: SimCluster, sid: str) -> dict[str, tuple[Role, int, bool]]:
+    """Every copy on a running instance: name -> (role, version, is a tombstone)."""
+    out = {}
+    for name in sim.live():
+        held = sim.node(name).copies().get(sid)
+        if held is not None:
+            out[name] = (held.role, held.version, held.record.deleted)
+    return out
+
+
+# ---------------------------------------------------------------- 1. a logout never comes back
+
+def test_a_lost_release_is_sent_again_until_the_holder_confirms() -> None:
+    sim = cluster("abcd")
+    created = done(sim, sim.request("create", "a", "s1", payload=b"x"))
+    read = sim.request("read", "c", "s1", created.locator)
+    while not any(isinstance(e.message, Release) and e.dst == "b" for e in sim.in_flight):
+        sim.deliver(0)
+    sim.drop(pick(sim, "c", "b", Release))  # b's backup of a's old copy would stay for good
+    sim.run(2 * FT)
+    assert read.outcome == "ok"
+    assert {n: role_of(sim, n, "s1") for n in "abcd"} == {
+        "a": None, "b": None, "c": (Role.PRIMARY, 2), "d": (Role.BACKUP, 2)}
+
+
+def test_a_release_that_timed_out_is_sent_again() -> None:
+    """A 2 s deadline that expires while the holder is paused loses the call (measured with
+    grpc.aio: the late call never runs): the transport reports it unreachable."""
+    sim = cluster("abcd")
+    created = done(sim, sim.request("create", "a", "s1", payload=b"x"))
+    read = sim.request("read", "c", "s1", created.locator)
+    while not any(isinstance(e.message, Release) and e.dst == "b" for e in sim.in_flight):
+        sim.deliver(0)
+    lost = sim.in_flight.pop(pick(sim, "c", "b", Release))
+    from ring.core import Unreachable
+    sim.feed("c", Unreachable(peer="b", request=lost.message))  # type: ignore[arg-type]
+    sim.run(2 * FT)
+    assert read.outcome == "ok" and role_of(sim, "b", "s1") is None
+
+
+def test_a_zombie_that_granted_a_stale_claim_keeps_no_adoptable_copy_after_it_is_fenced() -> None:
+    sim = cluster("abcd")
+    created = done(sim, sim.request("create", "a", "s1", payload=b"x"))
+    sim.pause("a")
+    read = sim.request("read", "c", "s1", created.locator)  # its claim waits at the stopped a
+    sim.run(4 * FT)  # a is declared dead; c adopts s1 (b adopted its orphan eagerly meanwhile)
+    assert read.outcome == "ok" and read.loaded_version is not None and read.loaded_version >= 2
+    sim.resume("a")
+    sim.run(3 * FT)  # a grants the old claim (it does not know yet), then is fenced
+    stale = {n: h for n, h in holders(sim, "s1").items() if h[0] in (Role.ORPHAN, Role.HANDED_OVER)}
+    assert stale == {}  # no stale handed-over v1 left behind
+    v = read.loaded_version
+    assert role_of(sim, "c", "s1") == (Role.PRIMARY, v) and role_of(sim, "d", "s1") == (Role.BACKUP, v)
+
+
+def test_reading_a_logged_out_session_elsewhere_keeps_its_tombstone() -> None:
+    """The GONE verdict of a claim round must not erase the tombstones it found: they are kept
+    until they expire, or a stale copy found later would undo the logout."""
+    sim = cluster("abcd")
+    created = done(sim, sim.request("create", "a", "s1", payload=b"x"))
+    gone = done(sim, sim.request("invalidate", "a", "s1", created.locator))
+    assert gone.outcome == "ok"
+    read = done(sim, sim.request("read", "c", "s1", created.locator))
+    sim.run(2 * FT)
+    assert read.outcome == "ok" and read.loaded_version == 0
+    tombstones = [n for n, (_, version, deleted) in holders(sim, "s1").items() if deleted and version >= 2]
+    assert len(tombstones) >= 2  # the tombstone is still held, with a second copy
+
+
+def test_a_fenced_instance_never_offers_a_session_that_was_logged_out_while_it_was_stopped() -> None:
+    sim = cluster("abcd")
+    created = done(sim, sim.request("create", "a", "s1", payload=b"x"))
+    sim.pause("a")
+    sim.run(4 * FT)  # a declared dead; b holds s1 as an orphan (and adopts it)
+    logout = sim.request("invalidate", "c", "s1", created.locator)
+    sim.run(2 * FT)
+    assert logout.outcome == "ok"
+    sim.resume("a")
+    sim.run(4 * FT)  # a fenced; whatever it kept must not bring s1 back
+    later = done(sim, sim.request("read", "d", "s1", created.locator))
+    sim.run(FT)
+    assert later.outcome == "ok" and later.loaded_version == 0
+
+
+# ---------------------------------------------------------------- 2. no stale read in a partial partition
+
+def test_a_claim_waits_for_live_candidates_that_did_not_answer() -> None:
+    """s1 moved a -> c (c primary v2, backup d); a's stale handed-over v1 lingers (its Release
+    lost). b cannot reach c and d, which are alive: b must not adopt the stale v1."""
+    sim = cluster("abcd")
+    created = done(sim, sim.request("create", "a", "s1", payload=b"x"))
+    moved = sim.request("read", "c", "s1", created.locator)
+    while not any(isinstance(e.message, Release) and e.dst == "a" for e in sim.in_flight):
+        sim.deliver(0)
+    sim.drop(pick(sim, "c", "a", Release))
+    sim.deliver_all()
+    assert moved.outcome == "ok" and role_of(sim, "a", "s1") == (Role.HANDED_OVER, 1)
+    sim.cut("c", "a", both=False)  # the Release never arrives: the stale copy stays
+    for peer in "cd":
+        sim.cut("b", peer)
+    sim.run(4.0)
+    read = sim.request("read", "b", "s1", created.locator)
+    sim.run(sim.settings.request_timeout + 1)  # past the promise a made to c
+    assert read.outcome != "ok" or read.loaded_version == 2, read  # never the stale v1
+    assert sum(1 for n in "abcd" if role_of(sim, n, "s1") == (Role.PRIMARY, 2)) <= 1
+
+
+# ---------------------------------------------------------------- 4. a 2+2 partition loses nothing on heal
+
+def test_a_minority_side_stops_acknowledging_writes() -> None:
+    sim = cluster("abcd")
+    created = done(sim, sim.request("create", "c", "s1", payload=b"before"))
+    assert created.locator == ("c", "d")
+    for x in "ab":
+        for y in "cd":
+            sim.cut(x, y)
+    sim.run(FT)  # c still hears d (its successor), but no majority
+    write = sim.request("write", "c", "s1", created.locator, b"during")
+    new = sim.request("create", "c", "s2", payload=b"new during")  # no load before it
+    sim.run(3 * FT)
+    assert write.outcome != "ok" and new.outcome != "ok"  # the heal may discard them: never acknowledged
+
+
+def test_after_a_2_2_partition_heals_the_minoritys_acknowledged_sessions_are_still_there() -> None:
+    sim = cluster("abcd")
+    created = done(sim, sim.request("create", "c", "s1", payload=b"before"))
+    for x in "ab":
+        for y in "cd":
+            sim.cut(x, y)
+    sim.run(4 * FT)  # a and b (with the tie-break) declare c and d dead
+    sim.heal()
+    sim.run(6 * FT)  # c and d are fenced and rejoin
+    read = done(sim, sim.request("read", "a", "s1", created.locator))
+    sim.run(FT)
+    assert read.outcome == "ok" and read.loaded_data == b"before"
+
+
+def test_the_heal_loses_nothing_whichever_side_of_the_minority_is_fenced_first() -> None:
+    sim = cluster("abcd")
+    created = done(sim, sim.request("create", "c", "s1", payload=b"before"))
+    for x in "ab":
+        for y in "cd":
+            sim.cut(x, y)
+    sim.run(4 * FT)
+    sim.severed -= {("a", "c"), ("c", "a")}  # c hears of its fate first
+    assert sim.run_until(lambda: sim.node("c").incarnation > 3, 3 * FT)
+    sim.heal()
+    sim.run(6 * FT)
+    read = done(sim, sim.request("read", "a", "s1", created.locator))
+    sim.run(FT)
+    assert read.outcome == "ok" and read.loaded_data == b"before"
+
+
+# ---------------------------------------------------------------- 5. no write waits forever
+
+def test_a_write_behind_a_one_way_cut_to_the_successor_fails_at_its_deadline() -> None:
+    sim = cluster("abcd", request_timeout=4.0)
+    created = done(sim, sim.request("create", "a", "s1", payload=b"x"))
+    sim.cut("a", "b", both=False)
+    write = sim.request("write", "a", "s1", created.locator, b"y")
+    sim.run(4.0 + 1.0)
+    assert write.outcome == "failed" and write.reason == FailureReason.TIMED_OUT.value
+
+
+def test_new_writes_beyond_the_queue_bound_are_refused_at_once() -> None:
+    sim = cluster("abc", max_pending_writes=3)
+    sim.cut("a", "b", both=False)
+    ops = [sim.request("create", "a", f"s{i}", payload=b"x") for i in range(5)]
+    refused = [op for op in ops if op.outcome == "failed" and op.reason == FailureReason.OVERLOADED.value]
+    assert len(refused) == 2
+
+
+# ---------------------------------------------------------------- 6. a late batch of an abandoned stream
+
+def test_a_late_batch_of_an_abandoned_stream_plants_nothing() -> None:
+    sim = cluster("abc")
+    a, b = sim.node("a"), sim.node("b")
+    header = Header("a", a.incarnation)
+    record = SessionRecord("late", "a", 7, 0.0, 1800.0, False, b"x")
+    stream = a.outbound.stream
+    b.step(Received(message=DropBackups(header, stream + 2)), sim.now)  # a moved on to stream+2
+    effects = b.step(Received(message=Batch(header, stream + 1, 0, (record,))), sim.now)
+    assert "late" not in b.copies()
+    assert any(getattr(e, "message", None) and getattr(e.message, "status", None) is not None
+               and e.message.status.name == "STALE" for e in effects)
+
+
+def test_claims_from_strangers_are_refused() -> None:
+    sim = cluster("abc")
+    effects = sim.node("a").step(Received(message=Claim(Header("mallory", 1), "s1", 1)), sim.now)
+    assert not any(type(e).__name__ == "Respond" for e in effects)
