@@ -262,8 +262,13 @@ class Membership:
             return True
         return 2 * len(side) == len(view) and view[0] in side
 
-    def start_over(self, now: float) -> None:
-        """After being fenced: this instance was the odd one out, so its suspicions are void."""
+    def start_over(self, now: float, fencer: str) -> None:
+        """After being fenced: this instance was the odd one out, so its suspicions are void, and
+        the peer that fenced it is alive (even if it was declared dead here: a mutual split)."""
+        peer = self.peers.get(fencer)
+        if peer is not None and peer.state is PeerState.DEAD:
+            peer.state = PeerState.ALIVE
+            self.changes += 1
         self._forget_own_pause(now)
 
     def _forget_own_pause(self, now: float) -> None:

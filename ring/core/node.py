@@ -195,7 +195,7 @@ class Node:
             out.append(Respond(message=JoinReply(self._header())))
         elif verdict is Admission.MUTUAL_DEATH:
             assert isinstance(msg, PingReply)
-            self._fence(now, out, msg.known_incarnation)
+            self._fence(now, out, msg.header.sender, msg.known_incarnation)
         elif verdict is Admission.ZOMBIE:
             out.append(Rejected(peer=sender, what=type(msg).__name__, reason="sender was declared dead (fenced)"))
             reply = zombie_answer(msg, self._header(), self.membership.incarnation_of(sender))
@@ -219,7 +219,7 @@ class Node:
 
     def _on_ping_reply(self, msg: PingReply, now: float, out: list[Effect]) -> None:
         if msg.you_are_dead:
-            self._fence(now, out, msg.known_incarnation)
+            self._fence(now, out, msg.header.sender, msg.known_incarnation)
             return
         self.membership.probe_answered(msg.header.sender, msg.nonce)
         self.requests.retry_parked(now, out)
@@ -236,7 +236,7 @@ class Node:
 
     def _on_join_reply(self, msg: JoinReply, now: float, out: list[Effect]) -> None:
         if not msg.accepted:
-            self._fence(now, out, msg.known_incarnation)
+            self._fence(now, out, msg.header.sender, msg.known_incarnation)
 
     # ---- replication
 
@@ -252,7 +252,7 @@ class Node:
         if msg.status is not AckStatus.OK:
             if msg.stream == self.outbound.stream:
                 if msg.status is AckStatus.FENCED:
-                    self._fence(now, out, msg.known_incarnation)
+                    self._fence(now, out, msg.header.sender, msg.known_incarnation)
                 else:
                     self._repoint(now, out)  # restart the stream with a full resync
             return
@@ -274,7 +274,7 @@ class Node:
     def _on_claim_reply(self, msg: ClaimReply, now: float, out: list[Effect]) -> None:
         if msg.status is ClaimStatus.FENCED:
             if self.requests.adoptions.claimed_by(msg.claim_id) is not None:
-                self._fence(now, out, msg.known_incarnation)
+                self._fence(now, out, msg.header.sender, msg.known_incarnation)
             return
         answer = ClaimAnswer(msg.status, msg.record)
         self.requests.claim_answered(msg.claim_id, msg.header.sender, answer, now, out)
@@ -338,8 +338,12 @@ class Node:
         else:
             out.append(ResyncStarted(successor=self._successor, sessions=len(primaries)))
 
-    def _fence(self, now: float, out: list[Effect], known: int = 0) -> None:
+    def _fence(self, now: float, out: list[Effect], fencer: str, known: int = 0) -> None:
         """We were declared dead: drop what others have taken over and rejoin.
+
+        The instance that told us (`fencer`) is alive whatever we believed of it: if we had
+        declared it dead too (the two sides of a split), our orphans must be reconciled with it,
+        not adopted alone.
 
         The new incarnation is above the one the peer knows (`known`), so a process restarted with
         a lower incarnation (a wall clock stepped back) rejoins in one step instead of a loop.
@@ -347,9 +351,10 @@ class Node:
         old = self.incarnation
         self.incarnation = max(self.incarnation, known) + 1
         self.requests.place = self._place()
-        self.membership.start_over(now)
+        self.membership.start_over(now, fencer)
         dropped, kept = self.store.quarantine()
-        self.requests.fail_all(self.outbound.drain_alone(), out)
+        self.outbound.drain_alone()  # what was in flight is the fenced incarnation's: forgotten
+        self.requests.fail_all(out)
         self.requests.adopt_eagerly(kept)
         self.inbound = Inbound()
         self.outbound.repoint(self._successor, [])

@@ -47,7 +47,7 @@ from ring.core.membership import Membership
 from ring.core.replication import Carried, Outbound
 from ring.core.settings import CoreSettings
 from ring.core.store import Copy, Role, SessionStore
-from ring.core.topology import discovery_candidates, successor_of, walk_from
+from ring.core.topology import discovery_candidates, successor_of
 from ring.core.writes import AdoptToken, Token, Writes, WriteToken, next_record
 
 
@@ -269,18 +269,17 @@ class Requests:
     def on_claim(self, msg: wire.Claim, now: float, out: list[Effect]) -> None:
         held = self.store.get(msg.session_id)
         take_over = held is not None and held.weak and (
-            not msg.eager or self._eager_rank(msg.header.sender, held.record.owner)
-            < self._eager_rank(self.me, held.record.owner))
+            not msg.eager or self._eager_rank(msg.header.sender) < self._eager_rank(self.me))
         status, record = self._grant(msg.session_id, msg.header.sender, now, eager=msg.eager,
                                      may_take_over=take_over)
         reply = wire.ClaimReply(self.place.header, msg.session_id, msg.claim_id, status, record)
         out.append(Respond(message=reply))
 
-    def _eager_rank(self, claimer: str, owner: str) -> int:
-        """Who goes first when eager rounds contend: the owner's successors in ring order, the
-        owner itself last."""
-        after = walk_from(owner, self.order) if owner in self.order else list(self.order)
-        return (after[1:] + after[:1]).index(claimer) if claimer in after else len(after)
+    def _eager_rank(self, claimer: str) -> int:
+        """Who goes first when eager rounds contend: the earlier in server.xml order. Every
+        instance must rank the same way whatever copy it holds (a rank drawn from each one's own
+        copy, say its owner, can make two instances each yield to the other forever)."""
+        return self.order.index(claimer) if claimer in self.order else len(self.order)
 
     def _grant(self, session_id: str, claimer: str, now: float, *, eager: bool = False,
                may_take_over: bool = False) -> tuple[wire.ClaimStatus, wire.SessionRecord | None]:
@@ -378,13 +377,13 @@ class Requests:
 
     # ================================================================ fencing
 
-    def fail_all(self, carried: list[Carried], out: list[Effect]) -> None:
+    def fail_all(self, out: list[Effect]) -> None:
         """This instance was declared dead: every request in progress fails (the client retries)."""
-        for token, _record in carried:
-            if isinstance(token, WriteToken) and self.writes.waiting(token):
-                out.append(WriteFailed(request_id=token.request_id, reason=FailureReason.FENCED))
+        # every client still waiting: writes queued, in flight, or committed but withheld (their
+        # answer waited for a lease that will not come back under this incarnation)
+        for token in self.writes.clear():
+            out.append(WriteFailed(request_id=token.request_id, reason=FailureReason.FENCED))
         self.withheld.clear()
-        self.writes.clear()
         for a in self.adoptions.abandon_all():
             if a.request_id is not None:
                 out.append(LoadFailed(request_id=a.request_id, reason=FailureReason.FENCED))

@@ -87,8 +87,16 @@ class SessionStore:
         return counts
 
     def apply_backup(self, record: SessionRecord, stream: int) -> bool:
-        """Store a replicated copy unless ours is as new or is a primary. True if stored."""
+        """Store a replicated copy unless ours is as new or is a primary. True if stored.
+
+        An orphan of ours at the same version from the same owner becomes a backup again: the
+        owner is alive and streams to us (we were fenced and rejoined), so the copy is its backup,
+        not a stale orphan to be dropped when the owner says it holds the session."""
         held = self._copies.get(record.session_id)
+        if (held is not None and held.role is Role.ORPHAN and held.version == record.version
+                and held.record.owner == record.owner):
+            self._copies[record.session_id] = Copy(record, Role.BACKUP, stream=stream)
+            return True
         if held is not None and (held.role is Role.PRIMARY or held.version >= record.version):
             if held.role is Role.BACKUP and held.version == record.version and held.stream < stream:
                 self._copies[record.session_id] = replace(held, stream=stream)

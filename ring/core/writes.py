@@ -111,8 +111,11 @@ class Writes:
         if not replicated:
             self.unreplicated += 1
 
-    def clear(self) -> None:
+    def clear(self) -> list[WriteToken]:
+        """Forget every write (the instance was fenced); returns the clients still waiting."""
+        waiting = [WriteToken(rid) for rid in self._deadlines]
         self.touched.update(self._pending)
         self._deadlines.clear()
         self._latest.clear()
         self._pending.clear()
+        return waiting

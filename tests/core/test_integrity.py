@@ -170,6 +170,28 @@ def test_the_heal_loses_nothing_whichever_side_of_the_minority_is_fenced_first()
     assert read.outcome == "ok" and read.loaded_data == b"before"
 
 
+def test_after_a_two_instance_ring_split_and_healed_each_session_has_one_primary() -> None:
+    """Both halves of a 2-ring declare each other dead (each serves alone, DESIGN 4.6), then both
+    are fenced on the heal: the orphans they reconcile must be claimed from each other, not
+    adopted alone, or each keeps its own primary of the same session."""
+    sim = cluster("ab")
+    a_first = done(sim, sim.request("create", "a", "s1", payload=b"one"))
+    b_first = done(sim, sim.request("create", "b", "s2", payload=b"two"))
+    sim.cut("a", "b")
+    sim.cut("b", "a")
+    sim.run(4 * FT)
+    sim.heal()
+    assert sim.run_until(lambda: all(sim.node(n).inspect(sim.now).alive == ("a", "b") for n in "ab"), 6 * FT)
+    sim.run(4 * FT)
+    for sid, op in (("s1", a_first), ("s2", b_first)):
+        copies = holders(sim, sid)
+        primaries = [n for n, (role, _, _) in copies.items() if role is Role.PRIMARY]
+        assert len(primaries) == 1, f"{sid}: {copies}"
+        assert len(copies) == 2 and {r for r, _, _ in copies.values()} == {Role.PRIMARY, Role.BACKUP}, copies
+        read = done(sim, sim.request("read", "a", sid, op.locator))
+        assert read.outcome == "ok" and read.loaded_data == op.payload
+
+
 # ---------------------------------------------------------------- 5. no write waits forever
 
 def test_a_write_behind_a_one_way_cut_to_the_successor_fails_at_its_deadline() -> None:

@@ -47,7 +47,11 @@ def apply(store: SessionStore, model: Model, op: tuple) -> None:  # type: ignore
         held = model.get(sid)
         stored = store.apply_backup(record(sid, owner, version, at), stream)
         newer = held is None or (held[0] is not Role.PRIMARY and version > held[1])
-        assert stored == newer
+        # an orphan the owner's stream sends again at its version is a backup once more
+        rejoined = held is not None and held[0] is Role.ORPHAN and held[1] == version and held[4] == owner
+        assert stored == (newer or rejoined)
+        if rejoined:
+            model[sid] = (Role.BACKUP, version, stream, at + 10.0, owner)
         if newer:
             model[sid] = (Role.BACKUP, version, stream, at + 10.0, owner)
         elif held is not None and held[0] is Role.BACKUP and held[1] == version and held[2] < stream:
@@ -103,3 +107,19 @@ def test_touched_collects_the_sessions_whose_primary_may_have_changed() -> None:
     store.drop_roles((Role.PRIMARY,))
     store.remove("s3")
     assert store.touched == {"s1", "s3"}
+
+
+def test_an_orphan_sent_again_by_its_live_owner_becomes_a_backup_again() -> None:
+    """A fenced instance keeps its backups as orphans; the owner's resync then sends the same
+    versions. They must become backups again, or the orphan is dropped as stale later (a live
+    owner holds it) and the session is left with no second copy."""
+    store = SessionStore()
+    assert store.apply_backup(record("s1", "b", 2, 0.0), 1)
+    store.quarantine()
+    assert store.get("s1").role is Role.ORPHAN
+    assert store.apply_backup(record("s1", "b", 2, 0.0), 2)
+    assert store.get("s1").role is Role.BACKUP and store.get("s1").stream == 2
+    # another owner's record at that version does not take it over
+    store.quarantine()
+    assert not store.apply_backup(record("s1", "c", 2, 0.0), 3)
+    assert store.get("s1").role is Role.ORPHAN
