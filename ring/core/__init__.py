@@ -12,6 +12,8 @@ from ring.core.events import (
     FailureReason,
     Fenced,
     Input,
+    LeaveRequested,
+    Left,
     Loaded,
     LoadFailed,
     LoadRequested,
@@ -37,7 +39,7 @@ from ring.core.status import NodeStatus
 from ring.core.store import Copy, Role
 
 __all__ = [
-    "Adopted", "Copy", "CoreSettings", "Effect", "FailureReason", "Fenced", "Input", "LoadFailed",
+    "Adopted", "Copy", "CoreSettings", "Effect", "FailureReason", "Fenced", "Input", "LeaveRequested", "Left", "LoadFailed",
     "LoadRequested", "Loaded", "Node", "NodeStatus", "PeerDeclaredDead", "PeerJoined", "Received",
     "Rejected", "RequestOutcome", "Respond", "ResyncFinished", "ResyncStarted", "Role", "Send",
     "Tick", "Unreachable", "ViewChanged", "WriteCommitted", "WriteFailed", "WriteRequested",

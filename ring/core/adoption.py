@@ -142,8 +142,9 @@ def grant(held: Copy | None, claimer: str, now: float, *, busy: bool, owner_dead
     primary becomes HANDED_OVER; every granted copy is promised to `claimer` until `promise_until`.
     `eager`: the claimer adopts an orphan for no request; a primary is not handed over for that.
     A promise to an eager round is `weak`: a claimer that `may_take_over` (a request's round, or an
-    eager one ranked first) gets the copy anyway, which breaks the tie of two eager rounds that
-    would otherwise wait for each other forever; the round that lost its copy does not adopt.
+    eager one ranked before the promisee) gets the copy anyway, which breaks the ties of eager
+    rounds that would otherwise wait for each other forever; the round that lost its own copy
+    does not adopt.
     """
     if busy:
         return Grant(ClaimStatus.BUSY)

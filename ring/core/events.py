@@ -28,6 +28,7 @@ class FailureReason(enum.Enum):
     FENCED = "this instance was declared dead; retry"
     TIMED_OUT = "not acknowledged before the deadline"  # indeterminate: it may still commit
     OVERLOADED = "too many writes waiting for the successor"  # refused at once, nothing written
+    LEAVING = "this instance is stopping; retry elsewhere"  # a clean stop began: nothing written
 
     @property
     def retryable(self) -> bool:
@@ -81,7 +82,13 @@ class WriteRequested:
     touch_only: bool = False
 
 
-Input = Tick | Received | Unreachable | LoadRequested | WriteRequested
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaveRequested:
+    """Stop cleanly: the HTTP side drained. Refuse new requests, let the successor acknowledge
+    everything, then tell every peer (the core answers `Left`; the shell then exits)."""
+
+
+Input = Tick | Received | Unreachable | LoadRequested | WriteRequested | LeaveRequested
 
 # ---------------------------------------------------------------- effects
 
@@ -143,6 +150,7 @@ class PeerDeclaredDead:
     incarnation: int  # the incarnation declared dead (0: never heard from it)
     orphans: int  # how many of its backups this instance now keeps as read-only orphans
     restarted: bool = False  # noticed through a message with a higher incarnation
+    left: bool = False  # it said it leaves (a clean stop): no detection wait
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,8 +197,16 @@ class Rejected:
     reason: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Left:
+    """The clean stop is complete: the successor holds every session at its latest version and
+    every peer was told. The process may exit; whatever it is asked from now on, it ignores."""
+
+    peers_told: tuple[str, ...]
+
+
 Effect = (
-    Send | Respond | Loaded | LoadFailed | WriteCommitted | WriteFailed | ViewChanged
+    Left | Send | Respond | Loaded | LoadFailed | WriteCommitted | WriteFailed | ViewChanged
     | PeerDeclaredDead | PeerJoined | Fenced | ResyncStarted | ResyncFinished | Adopted | Rejected
 )
 RequestOutcome = Loaded | LoadFailed | WriteCommitted | WriteFailed

@@ -30,6 +30,7 @@ from ring.core.messages import (
     IndirectPingReply,
     Join,
     JoinReply,
+    Leave,
     Message,
     Ping,
     PingReply,
@@ -50,7 +51,7 @@ def zombie_answer(msg: Message, header: Header, known: int) -> Reply | None:
         return IndirectPingReply(header, msg.target, msg.nonce, reachable=True)
     if isinstance(msg, Join):
         return JoinReply(header, accepted=False, reason="declared dead: rejoin", known_incarnation=known)
-    if isinstance(msg, Release | DropBackups):
+    if isinstance(msg, Release | DropBackups | Leave):
         return Done(header)
     return None
 

@@ -166,18 +166,25 @@ class DropBackups:
 
 
 @dataclass(frozen=True, slots=True)
+class Leave:
+    """The sender stops cleanly: declare it dead now (its successor holds all it had)."""
+
+    header: Header
+
+
+@dataclass(frozen=True, slots=True)
 class Done:
     header: Header
 
 
-Request = Ping | IndirectPing | Join | Batch | Claim | Release | DropBackups
+Request = Ping | IndirectPing | Join | Batch | Claim | Release | DropBackups | Leave
 Reply = PingReply | IndirectPingReply | JoinReply | BatchAck | ClaimReply | Done
 Message = Request | Reply
 
-REQUEST_TYPES: tuple[type, ...] = (Ping, IndirectPing, Join, Batch, Claim, Release, DropBackups)
+REQUEST_TYPES: tuple[type, ...] = (Ping, IndirectPing, Join, Batch, Claim, Release, DropBackups, Leave)
 
 __all__ = [
     "AckStatus", "Batch", "BatchAck", "Claim", "ClaimReply", "ClaimStatus", "Done", "DropBackups",
-    "Header", "IndirectPing", "IndirectPingReply", "Join", "JoinReply", "Message", "Ping",
+    "Header", "IndirectPing", "IndirectPingReply", "Join", "JoinReply", "Leave", "Message", "Ping",
     "PingReply", "Release", "Reply", "Request", "REQUEST_TYPES", "SessionRecord",
 ]

@@ -20,6 +20,7 @@ from ring.core.events import (
     Adopted,
     Effect,
     Fenced,
+    Left,
     PeerDeclaredDead,
     PeerJoined,
     Rejected,
@@ -39,7 +40,9 @@ def describe(instance: str, effect: Effect) -> str | None:
         backup = effect.successor or "nobody (alone: its writes are unreplicated)"
         return f"view {effect.epoch}: alive {','.join(effect.alive)}; backs up to {backup}"
     if isinstance(effect, PeerDeclaredDead):
-        if effect.restarted:  # noticed through a higher incarnation
+        if effect.left:
+            what = f"{effect.peer} leaves the ring (a clean stop)"
+        elif effect.restarted:  # noticed through a higher incarnation
             what = f"{effect.peer} restarted"
         elif effect.incarnation == 0:
             what = f"declares {effect.peer} dead (never heard from it since starting)"
@@ -62,6 +65,9 @@ def describe(instance: str, effect: Effect) -> str | None:
         return f"tells {effect.to} to drop its backups of {instance}"
     if isinstance(effect, Send) and isinstance(effect.message, Release):
         return f"tells {effect.to} to release {effect.message.session_id} (up to v{effect.message.version})"
+    if isinstance(effect, Left):
+        told = ",".join(effect.peers_told) or "nobody (alone)"
+        return f"leaves the ring: its successor holds every session; told {told}"
     if isinstance(effect, Rejected):
         return f"refuses {effect.what} from {effect.peer}: {effect.reason}"
     return None

@@ -30,8 +30,12 @@ from typing import Any
 from ring.core.adoption import UNREACHABLE, ClaimAnswer
 from ring.core.events import (
     Effect,
+    FailureReason,
     Fenced,
     Input,
+    LeaveRequested,
+    Left,
+    LoadFailed,
     LoadRequested,
     PeerDeclaredDead,
     PeerJoined,
@@ -44,6 +48,7 @@ from ring.core.events import (
     Tick,
     Unreachable,
     ViewChanged,
+    WriteFailed,
     WriteRequested,
 )
 from ring.core.fencing import Admission, admit, zombie_answer
@@ -62,6 +67,7 @@ from ring.core.messages import (
     IndirectPingReply,
     Join,
     JoinReply,
+    Leave,
     Message,
     Ping,
     PingReply,
@@ -110,8 +116,10 @@ class Node:
             IndirectPingReply: self._on_indirect_reply, Join: self._on_join, JoinReply: self._on_join_reply,
             Batch: self._on_batch, BatchAck: self._on_batch_ack, DropBackups: self._on_drop_backups,
             Claim: requests.on_claim, ClaimReply: self._on_claim_reply,
-            Release: lambda msg, now, out: requests.on_release(msg, out),
+            Release: lambda msg, now, out: requests.on_release(msg, out), Leave: self._on_leave,
         }
+        self.leaving = False  # LeaveRequested: refuse new requests, hand over, then Left
+        self.left = False  # Left was returned: the process is exiting and ignores everything
 
     # ================================================================ public
 
@@ -120,7 +128,15 @@ class Node:
 
     def step(self, event: Input, now: float) -> list[Effect]:
         out: list[Effect] = []
-        if isinstance(event, Tick):
+        if isinstance(event, LoadRequested | WriteRequested) and self.leaving:
+            failed = LoadFailed if isinstance(event, LoadRequested) else WriteFailed
+            out.append(failed(request_id=event.request_id, reason=FailureReason.LEAVING))
+            return out
+        if self.left:
+            return out
+        if isinstance(event, LeaveRequested):
+            self.leaving = True
+        elif isinstance(event, Tick):
             self._on_tick(now, out)
         elif isinstance(event, Received):
             self._on_message(event.message, now, out, event.in_reply_to)
@@ -131,6 +147,8 @@ class Node:
         elif isinstance(event, WriteRequested):
             self.requests.write(event, now, out)
         self._flush(now, out)
+        if self.leaving:
+            self._leave_when_handed_over(out)
         self._publish()
         return out
 
@@ -292,12 +310,33 @@ class Node:
 
     # ================================================================ ring changes
 
-    def _declare_dead(self, peer: str, out: list[Effect]) -> None:
+    def _declare_dead(self, peer: str, out: list[Effect], *, left: bool = False) -> None:
         incarnation = self.membership.declare_dead(peer)
         orphans = self.store.orphan_backups_of(peer)
         self.inbound.forget(peer)
         self.requests.adopt_eagerly(orphans)
-        out.append(PeerDeclaredDead(peer=peer, incarnation=incarnation, orphans=len(orphans)))
+        out.append(PeerDeclaredDead(peer=peer, incarnation=incarnation, orphans=len(orphans), left=left))
+
+    # ---- a clean stop
+
+    def _on_leave(self, msg: Leave, now: float, out: list[Effect]) -> None:
+        """The sender stops cleanly (its successor acknowledged all it had): dead now."""
+        if not self.membership.is_dead(msg.header.sender):
+            self._declare_dead(msg.header.sender, out, left=True)
+            self._view_maybe_changed(now, out)
+        out.append(Respond(message=Done(self._header())))
+
+    def _leave_when_handed_over(self, out: list[Effect]) -> None:
+        """Tell every peer once the successor holds everything: no write or resync in flight, no
+        adoption under way, no orphan of ours left unadopted (it would be its only copy)."""
+        r = self.requests
+        if (self.outbound.pending_count() or self.outbound.resyncing or len(r.adoptions) or r.eager
+                or r.withheld or self.store.count(Role.ORPHAN)):
+            return
+        told = tuple(n for n in self.order if n != self.me and not self.membership.is_dead(n))
+        out.extend(Send(to=n, message=Leave(self._header())) for n in told)
+        out.append(Left(peers_told=told))
+        self.left = True
 
     def _peer_restarted(self, peer: str, old_incarnation: int, out: list[Effect]) -> None:
         """A higher incarnation: the old process is gone (its backups become orphans)."""

@@ -268,8 +268,11 @@ class Requests:
 
     def on_claim(self, msg: wire.Claim, now: float, out: list[Effect]) -> None:
         held = self.store.get(msg.session_id)
+        # a promise made to an eager round gives way to a request's round, or to an eager round
+        # ranked before the one it was made to (which then finds a copy gone and does not adopt:
+        # every eager round asks every member, so the promisee's own copy is always in play)
         take_over = held is not None and held.weak and (
-            not msg.eager or self._eager_rank(msg.header.sender) < self._eager_rank(self.me))
+            not msg.eager or self._eager_rank(msg.header.sender) < self._eager_rank(held.granted_to))
         status, record = self._grant(msg.session_id, msg.header.sender, now, eager=msg.eager,
                                      may_take_over=take_over)
         reply = wire.ClaimReply(self.place.header, msg.session_id, msg.claim_id, status, record)
@@ -284,12 +287,11 @@ class Requests:
     def _grant(self, session_id: str, claimer: str, now: float, *, eager: bool = False,
                may_take_over: bool = False) -> tuple[wire.ClaimStatus, wire.SessionRecord | None]:
         held = self.store.get(session_id)
-        own_eager_round = eager and claimer == self.me
         granted = adopt.grant(
             held, claimer, now, busy=self.writes.writing(session_id) or self.outbound.carries(session_id),
             owner_dead=held is not None and self.membership.is_dead(held.record.owner),
             promise_until=now + self.settings.request_timeout, eager=eager, may_take_over=may_take_over,
-            weak=own_eager_round)
+            weak=eager)
         if granted.keep is not None:
             if held is not None and held.role is Role.PRIMARY:
                 self.outbound.forget_resync(session_id)  # no longer ours to resync

@@ -42,6 +42,7 @@ RPCS: dict[type, tuple[str, Any, Any]] = {
     wire.Claim: ("Claim", pb.Claim, pb.ClaimReply),
     wire.Release: ("Release", pb.Release, pb.Done),
     wire.DropBackups: ("DropBackups", pb.DropBackups, pb.Done),
+    wire.Leave: ("Leave", pb.Leave, pb.Done),
 }
 
 
@@ -109,6 +110,8 @@ def encode(msg: wire.Message, *, wall_time: float = 0.0) -> Any:
         return pb.Release(header=h, session_id=msg.session_id, version=msg.version)
     if isinstance(msg, wire.DropBackups):
         return pb.DropBackups(header=h, stream=msg.stream)
+    if isinstance(msg, wire.Leave):
+        return pb.Leave(header=h)
     if isinstance(msg, wire.Done):
         return pb.Done(header=h)
     raise TypeError(f"cannot encode {type(msg).__name__}")
@@ -148,6 +151,8 @@ def decode(p: Any, max_size: int = 8 << 20) -> wire.Message:
         return wire.Release(h, p.session_id, p.version)
     if isinstance(p, pb.DropBackups):
         return wire.DropBackups(h, p.stream)
+    if isinstance(p, pb.Leave):
+        return wire.Leave(h)
     if isinstance(p, pb.Done):
         return wire.Done(h)
     raise ProtocolError(f"cannot decode {type(p).__name__}")

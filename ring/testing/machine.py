@@ -359,7 +359,7 @@ class RingMachine(RuleBasedStateMachine):
             st_ = sim.node(name).inspect(sim.now)
             if st_.alive != want or st_.resyncing or st_.pending_writes:
                 return False
-            if st_.adoptions or st_.parked_loads or st_.releases_due:  # work the core still does
+            if st_.adoptions or st_.parked_loads or st_.releases_due or st_.drops_due:  # work still due
                 return False
         return not any(t.op.phase != "done" for t in self.ops)
 

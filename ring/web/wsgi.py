@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ring.backend import LoadedSession, Locator, SaveResult, SessionBackend, is_session_id
-from ring.errors import ReplicationError, SessionTooLarge, SessionUnavailable, TransportError
+from ring.errors import (
+    ReplicationError,
+    SessionExists,
+    SessionInvalidated,
+    SessionTooLarge,
+    SessionUnavailable,
+    TransportError,
+)
 from ring.web import locator as locator_cookie_codec
 from ring.web import session as session_codec
 from ring.web.session import LOCAL_ONLY_TABLE, Session
@@ -48,7 +55,11 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 7230 token: a legal 
 _COOKIE_PATH = re.compile(r"/[\x21-\x2b\x2d-\x3a\x3c-\x7e]*")  # printable ASCII minus ';' and ','
 _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 
+# A concurrent request logged the session out (or took its new id) before this one saved: 409.
+_CONFLICT = (SessionInvalidated, SessionExists)
+
 _UNAVAILABLE_BODY = b"session temporarily unavailable; retry the request\n"
+_CONFLICT_BODY = b"the session was logged out by another request; nothing was saved\n"
 _TOO_LARGE_BODY = b"session too large\n"
 
 
@@ -106,6 +117,9 @@ class SessionMiddleware:
             cookie_headers = self._close(session, request, response.status_code)
         except SessionTooLarge:
             return _plain(start_response, "500 Internal Server Error", _TOO_LARGE_BODY)
+        except _CONFLICT as exc:
+            log.info("session save refused (%s): answering 409", type(exc).__name__)
+            return _plain(start_response, "409 Conflict", _CONFLICT_BODY)
         except _UNAVAILABLE as exc:
             log.warning("session save not confirmed (%s): answering 503", type(exc).__name__)
             return _plain(start_response, "503 Service Unavailable", _UNAVAILABLE_BODY, retry_after=True)

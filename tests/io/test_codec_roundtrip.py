@@ -37,6 +37,7 @@ MESSAGES = {
                                st.sampled_from(wire.ClaimStatus), st.none() | records, u64),
     wire.Release: st.builds(wire.Release, headers, st.text(max_size=43), u64),
     wire.DropBackups: st.builds(wire.DropBackups, headers, u64),
+    wire.Leave: st.builds(wire.Leave, headers),
     wire.Done: st.builds(wire.Done, headers),
 }
 

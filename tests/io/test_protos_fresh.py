@@ -58,6 +58,7 @@ def test_generated_modules_load_as_a_package() -> None:
         "Claim",
         "Release",
         "DropBackups",
+        "Leave",
         "Status",
     ]
 

@@ -209,6 +209,12 @@ class DropBackups(_message.Message):
     stream: int
     def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., stream: _Optional[int] = ...) -> None: ...
 
+class Leave(_message.Message):
+    __slots__ = ("header",)
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    header: Header
+    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ...) -> None: ...
+
 class Empty(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -70,6 +70,11 @@ class RingStub:
                 request_serializer=ring_dot_v1_dot_ring__pb2.DropBackups.SerializeToString,
                 response_deserializer=ring_dot_v1_dot_ring__pb2.Done.FromString,
                 _registered_method=True)
+        self.Leave = channel.unary_unary(
+                '/ring.v1.Ring/Leave',
+                request_serializer=ring_dot_v1_dot_ring__pb2.Leave.SerializeToString,
+                response_deserializer=ring_dot_v1_dot_ring__pb2.Done.FromString,
+                _registered_method=True)
         self.Status = channel.unary_unary(
                 '/ring.v1.Ring/Status',
                 request_serializer=ring_dot_v1_dot_ring__pb2.StatusRequest.SerializeToString,
@@ -124,6 +129,12 @@ class RingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Leave(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Status(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -166,6 +177,11 @@ def add_RingServicer_to_server(servicer, server):
             'DropBackups': grpc.unary_unary_rpc_method_handler(
                     servicer.DropBackups,
                     request_deserializer=ring_dot_v1_dot_ring__pb2.DropBackups.FromString,
+                    response_serializer=ring_dot_v1_dot_ring__pb2.Done.SerializeToString,
+            ),
+            'Leave': grpc.unary_unary_rpc_method_handler(
+                    servicer.Leave,
+                    request_deserializer=ring_dot_v1_dot_ring__pb2.Leave.FromString,
                     response_serializer=ring_dot_v1_dot_ring__pb2.Done.SerializeToString,
             ),
             'Status': grpc.unary_unary_rpc_method_handler(
@@ -363,6 +379,33 @@ class Ring:
             target,
             '/ring.v1.Ring/DropBackups',
             ring_dot_v1_dot_ring__pb2.DropBackups.SerializeToString,
+            ring_dot_v1_dot_ring__pb2.Done.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Leave(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ring.v1.Ring/Leave',
+            ring_dot_v1_dot_ring__pb2.Leave.SerializeToString,
             ring_dot_v1_dot_ring__pb2.Done.FromString,
             options,
             channel_credentials,
