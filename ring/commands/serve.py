@@ -3,7 +3,13 @@
 Start-up order: load and check the config (exit 2), the NTP check when servers are configured
 (exit 3), listen on the replication port, compare wall clocks with every reachable peer (exit 3
 beyond max-clock-skew), wait for the designated backup when startup-discovery-timeout says so,
-start the ring, then the HTTP side. SIGTERM or SIGINT stops cleanly (exit 0).
+start the ring, then the HTTP side.
+
+SIGTERM or SIGINT stops cleanly, within --stop-timeout (exit 0): /readyz fails at once so the
+balancers move traffic away while the instance still serves; then it accepts no new connection
+and finishes the requests it accepted; then the core hands every session to its successor and
+tells every peer it leaves (they re-form the ring at once, without waiting for the failure
+timeout); then it exits. A second signal exits at once (the peers then detect a failure).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from ring.web.session import LOCAL_ONLY_ATTRIBUTES
 
 log = logging.getLogger("ring.serve")
 
+DRAIN_NOTICE_SECONDS = 1.0  # how long /readyz fails before new connections are refused
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("serve", help="run one instance of the ring",
@@ -35,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--app", help="WSGI application to host, MODULE:ATTR (default with --http: ring.demo:app)")
     p.add_argument("--http", help="HOST:PORT for the hosted application's HTTP server")
     p.add_argument("--threads", type=int, default=8, help="HTTP worker threads (default 8)")
+    p.add_argument("--stop-timeout", type=float, default=10.0,
+                   help="seconds a clean stop (SIGTERM) may take before exiting anyway (default 10)")
     p.add_argument("--event-log", help=argparse.SUPPRESS)  # JSON lines of ring events, for drills
     p.set_defaults(func=run)
 
@@ -72,11 +82,13 @@ def run(args: argparse.Namespace) -> int:
         v = check_ntp(list(r.ntp_servers), r.max_clock_skew)
         raise_if_refused(v)
         log.info("NTP check: %s", v.message)
-    return asyncio.run(_serve(config, me, app_spec, http, args.threads, args.event_log))
+    if not 0 < args.stop_timeout <= 600:
+        raise ConfigError(f"--stop-timeout must be between 0 and 600 seconds, got {args.stop_timeout}")
+    return asyncio.run(_serve(config, me, app_spec, http, args.threads, args.event_log, args.stop_timeout))
 
 
 async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tuple[str, int] | None,
-                 threads: int, event_log: str | None) -> int:
+                 threads: int, event_log: str | None, stop_timeout: float) -> int:
     instance = Instance(config, me, event_log=event_log)
     try:
         engine = await instance.listen()
@@ -103,9 +115,35 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        log.info("stopping")
+        for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal: exit now
+            loop.add_signal_handler(sig, _exit_now)
+        await _stop_cleanly(instance, server, stop_timeout)
         return 0
     finally:
         if server is not None:
             server.stop()
         await instance.stop()
+
+
+async def _stop_cleanly(instance: Instance, server: HttpServer | None, timeout: float) -> None:
+    """Drain, hand over, leave: the order of the module docstring, within `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    instance.draining = True
+    log.info("stopping cleanly (within %.0f s): /readyz now fails", timeout)
+    if server is not None:
+        # balancers poll /readyz: keep serving a moment so they move away before we refuse
+        await asyncio.sleep(min(DRAIN_NOTICE_SECONDS, timeout / 4))
+        drained = await asyncio.to_thread(server.drain, max(0.0, (deadline - loop.time()) / 2))
+        if not drained:
+            log.warning("stop: requests still running after the drain period; they will fail")
+    left = await instance.leave(max(0.1, deadline - loop.time()))
+    if left:
+        log.info("stop: every session handed over; peers told")
+    else:
+        log.warning("stop: the hand-over did not finish in time; peers will detect a failure")
+
+
+def _exit_now() -> None:
+    log.warning("second signal: exiting without a clean stop")
+    raise SystemExit(0)

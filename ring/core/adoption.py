@@ -48,6 +48,7 @@ class Verdict(enum.Enum):
     NEW = "new"  # the cluster holds no copy
     RETRY = "retry"  # undecided: busy holder, newer non-authoritative copy, or silence
     YIELD = "yield"  # eager only: a live owner holds it at our version or newer; drop ours
+    INSIST = "insist"  # eager only: a live owner holds an older version: claim as a request does
 
 
 @dataclass(slots=True)
@@ -70,11 +71,17 @@ class PendingAdoption:
     local: ClaimAnswer | None = None
     retry_at: float | None = None  # set while waiting to claim again
     committing: bool = False  # the adopted version is on its way to our successor
+    insisting: bool = False  # an eager round that claims as a request's round does (INSIST)
     round_started: float = 0.0
     asked: list[str] = field(default_factory=list)  # this round's candidates (the live ones)
 
     def complete(self) -> bool:
         return all(c in self.answers for c in self.asked)
+
+    @property
+    def eager(self) -> bool:
+        """Claims for no request, that give way to requests and leave live primaries alone."""
+        return self.request_id is None and not self.insisting
 
     @property
     def listening(self) -> bool:
@@ -96,7 +103,10 @@ def decide(answers: dict[str, ClaimAnswer], alive_unanswered: bool, *, eager: bo
 
     `eager`: the round adopts an orphan of ours for no request. A live owner's copy
     (NOT_AUTHORITY, which a live primary answers to an eager claim) at our best version or newer
-    means ours is stale: YIELD, drop it, and leave the session where it lives.
+    means ours is stale: YIELD, drop it, and leave the session where it lives. An older one
+    (both sides of a split wrote while each was alone) is not adopted over, which would leave
+    it writable too: INSIST, and the round claims again as a request's round (the live primary
+    then hands it over, and the newest copy wins as in every adoption).
     """
     granted = [(p, a.record) for p, a in answers.items() if a.status is ClaimStatus.GRANTED and a.record]
     others = [a.record for a in answers.values() if a.status is ClaimStatus.NOT_AUTHORITY and a.record]
@@ -110,8 +120,10 @@ def decide(answers: dict[str, ClaimAnswer], alive_unanswered: bool, *, eager: bo
         # a live candidate that did not answer may hold the newest copy (a partial partition):
         # deciding without it could adopt an older one and leave two writable copies
         return Decision(Verdict.RETRY, top_version=top)
-    if eager and others and max(r.version for r in others) >= max((r.version for _, r in granted), default=0):
-        return Decision(Verdict.YIELD, top_version=top)
+    if eager and others:
+        if max(r.version for r in others) >= max((r.version for _, r in granted), default=0):
+            return Decision(Verdict.YIELD, top_version=top)
+        return Decision(Verdict.INSIST, top_version=top)
     if granted:
         best_from, best = max(granted, key=lambda pr: pr[1].version)
         if busy or best.version < top:
@@ -232,7 +244,7 @@ class Adoptions:
         if a.local is not None:
             answers[""] = a.local
         unanswered = any(ans.status is None and not is_dead(p) for p, ans in a.answers.items())
-        return decide(answers, unanswered, eager=a.request_id is None)
+        return decide(answers, unanswered, eager=a.eager)
 
     def retry_later(self, a: PendingAdoption, now: float) -> None:
         a.retry_at = now + self.retry_interval

@@ -50,7 +50,6 @@ from ring.core.store import Copy, Role, SessionStore
 from ring.core.topology import discovery_candidates, successor_of
 from ring.core.writes import AdoptToken, Token, Writes, WriteToken, next_record
 
-
 EAGER_ROUNDS = 256  # eager claim rounds in progress at once (the rest wait their turn)
 
 
@@ -194,9 +193,9 @@ class Requests:
 
     def _claim_round(self, a: adopt.PendingAdoption, now: float, out: list[Effect]) -> None:
         asked = [c for c in a.candidates if not self.membership.is_dead(c)]
-        status, record = self._grant(a.session_id, self.me, now, eager=a.request_id is None)
+        eager = a.eager
+        status, record = self._grant(a.session_id, self.me, now, eager=eager)
         self.adoptions.begin_round(a, asked, adopt.ClaimAnswer(status, record), now)
-        eager = a.request_id is None
         for peer in asked:
             out.append(Send(to=peer, message=wire.Claim(self.place.header, a.session_id, a.claim_id, eager)))
         if a.complete():
@@ -210,6 +209,9 @@ class Requests:
                 return
         d = self.adoptions.decide(a, self.membership.is_dead)
         if d.verdict is adopt.Verdict.RETRY:
+            self.adoptions.retry_later(a, now)
+        elif d.verdict is adopt.Verdict.INSIST:
+            a.insisting = True
             self.adoptions.retry_later(a, now)
         elif d.verdict in (adopt.Verdict.ADOPT, adopt.Verdict.GONE):
             # a tombstone is adopted like a session: it moves here with a second copy, and the

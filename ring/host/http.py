@@ -82,6 +82,20 @@ class HttpServer:
     def start(self) -> None:
         self.thread.start()
 
+    def drain(self, timeout: float) -> bool:
+        """Accept no new connection and wait (at most `timeout`) until the requests accepted so
+        far are answered. True when none is left."""
+        import time
+
+        self.server.accepting = False  # the listening socket stays open: no reset, no new work
+        dispatcher = self.server.task_dispatcher
+        deadline = time.monotonic() + timeout
+        while dispatcher.active_count or dispatcher.queue:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)  # polling waitress's counters with a deadline: it offers no event
+        return True
+
     def stop(self) -> None:
         # Workers first: one finishing a response wakes the loop through the server's trigger,
         # which must still be open (closed first, that is an EBADF traceback on a clean stop).

@@ -37,6 +37,7 @@ class Instance:
         self.engine: Engine | None = None
         self.server: ReplicationServer | None = None
         self.service: RingService | None = None
+        self.draining = False  # a clean stop began: /readyz fails so balancers move away
 
     async def listen(self) -> Engine:
         """Bind the engine to this loop and open the replication port (OSError if it is taken)."""
@@ -67,7 +68,12 @@ class Instance:
         self.events.close()
 
     def ready(self) -> bool:
-        return self.engine is not None and self.engine.ready()
+        return not self.draining and self.engine is not None and self.engine.ready()
+
+    async def leave(self, timeout: float) -> bool:
+        """Hand every session over and tell the peers (see Engine.leave)."""
+        self.draining = True
+        return self.engine is not None and await self.engine.leave(timeout)
 
     def metrics_sources(self, **extra_counters: tuple[str, object]) -> Sources:
         return Sources(

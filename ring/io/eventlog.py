@@ -19,6 +19,7 @@ from ring.core import (
     Adopted,
     Effect,
     Fenced,
+    Left,
     LoadFailed,
     PeerDeclaredDead,
     PeerJoined,
@@ -105,7 +106,7 @@ class EventLog:
         if isinstance(e, ViewChanged):
             self.note("view", epoch=e.epoch, alive=list(e.alive), successor=e.successor)
         elif isinstance(e, PeerDeclaredDead):
-            self.note("declared_dead", peer=e.peer, orphans=e.orphans)
+            self.note("declared_dead", peer=e.peer, orphans=e.orphans, left=e.left)
         elif isinstance(e, PeerJoined):
             self.note("joined", peer=e.peer)
         elif isinstance(e, Fenced):
@@ -114,3 +115,5 @@ class EventLog:
             self.note("resync_started", successor=e.successor, sessions=e.sessions)
         elif isinstance(e, ResyncFinished):
             self.note("resync_finished", successor=e.successor)
+        elif isinstance(e, Left):
+            self.note("left", peers_told=list(e.peers_told))

@@ -108,5 +108,8 @@ class MemoryTransport:
         now = time.time()
         return ClockReading(sent=now, peer=now, received=now)
 
+    async def flush(self, timeout: float) -> None:
+        await asyncio.sleep(0)  # what was sent is carried on the loop's next turns
+
     async def close(self) -> None:
         self._closed = True

@@ -22,6 +22,8 @@ from typing import Protocol
 from ring.core import (
     Effect,
     Input,
+    LeaveRequested,
+    Left,
     Loaded,
     LoadFailed,
     Node,
@@ -69,6 +71,7 @@ class Engine:
         self._waiting: dict[int, OnDone] = {}
         self._next_request = 0
         self._ticker: asyncio.Task[None] | None = None
+        self._left: asyncio.Future[None] | None = None
         self.stopping = False
 
     @property
@@ -92,6 +95,22 @@ class Engine:
         while True:
             self.feed(Tick())
             await asyncio.sleep(TICK_SECONDS)
+
+    async def leave(self, timeout: float) -> bool:
+        """A clean stop of the ring side (after the HTTP side drained): the core hands every
+        session to the successor and tells the peers (LeaveRequested ... Left). True when that
+        happened within `timeout`; False means the peers will detect the stop as a failure."""
+        assert self.loop is not None, "bind() first"
+        deadline = self.loop.time() + timeout
+        self._left = self.loop.create_future()
+        self.feed(LeaveRequested())
+        try:
+            await asyncio.wait_for(asyncio.shield(self._left), timeout)
+        except TimeoutError:
+            self.events.note("leave timed out", seconds=timeout)
+            return False
+        await self.transport.flush(max(0.0, deadline - self.loop.time()))  # the Leave messages
+        return True
 
     async def stop(self) -> None:
         self.stopping = True
@@ -137,6 +156,8 @@ class Engine:
                     self.events.outcome(e)
                     on_done(e)
             else:
+                if isinstance(e, Left) and self._left is not None and not self._left.done():
+                    self._left.set_result(None)
                 self.events.ring_event(e)
         return reply
 

@@ -69,6 +69,10 @@ class Transport(Protocol):
         """The peer's wall clock (None: no answer within `timeout`)."""
         ...
 
+    async def flush(self, timeout: float) -> None:
+        """Wait (at most `timeout`) until the requests sent so far were answered or failed."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -162,6 +166,10 @@ class GrpcTransport:
         except (grpc.RpcError, OSError, ProtocolError):
             return None
         return ClockReading(sent=sent, peer=codec.wall_time_of(reply), received=time.time())
+
+    async def flush(self, timeout: float) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
 
     async def close(self) -> None:
         for peer in self._peers.values():

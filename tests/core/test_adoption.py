@@ -52,6 +52,18 @@ def test_decide(case: str, given: dict[str, ClaimAnswer], silent_alive: bool, ve
     assert (d.verdict, d.best_from, d.top_version) == (verdict, best_from, top), case
 
 
+@pytest.mark.parametrize("case, given, verdict", [
+    ("a live owner at our version", answers(me=(G, 3), b=(NA, 3)), Verdict.YIELD),
+    ("a live owner newer than ours", answers(me=(G, 3), b=(NA, 4)), Verdict.YIELD),
+    # a live primary older than our orphan (the two sides of a split both wrote): adopting over
+    # it would leave it writable too; the round must claim it as a request's round does
+    ("a live owner older than ours", answers(me=(G, 3), b=(NA, 2)), Verdict.INSIST),
+    ("no live owner", answers(me=(G, 3), b=(G, 2)), Verdict.ADOPT),
+])
+def test_decide_for_an_eager_round(case: str, given: dict[str, ClaimAnswer], verdict: Verdict) -> None:
+    assert decide(given, False, eager=True).verdict is verdict, case
+
+
 def test_decide_says_gone_when_the_newest_copy_is_a_tombstone() -> None:
     d = decide({"b": ClaimAnswer(G, rec(4, deleted=True)), "c": ClaimAnswer(G, rec(2))}, False)
     assert d.verdict is Verdict.GONE and d.top_version == 4 and set(d.holders) == {"b", "c"}

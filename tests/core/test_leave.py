@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from simhelpers import FAILURE_TIMEOUT, cluster, done
 
-from ring.core import FailureReason, Left, LeaveRequested, PeerDeclaredDead, Role
-from ring.core import Received
+from ring.core import FailureReason, LeaveRequested, Left, PeerDeclaredDead, Received, Role
 from ring.core.messages import Header, Leave
 
 FT = FAILURE_TIMEOUT
