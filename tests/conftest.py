@@ -10,11 +10,16 @@ Deadlines are off: the simulated cluster's run time depends on the schedule Hypo
 a slow example is not a wrong one. `ci` is derandomized so CI is deterministic (the same schedules
 every run); `long` draws random seeds to explore new schedules, and `print_blob` makes every
 failure print a `@reproduce_failure` line that replays it.
+
+In addition to the fixed `ci` schedules, tests/properties/test_ring_rotating.py explores new
+ones on every run, from the seed RING_PROPERTY_SEED (drawn here when unset, and printed in the
+report header; a failure also prints it): `RING_PROPERTY_SEED=N make test` replays a run.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -30,6 +35,12 @@ settings.register_profile("dev", max_examples=20, stateful_step_count=30, **_COM
 settings.register_profile("ci", max_examples=1000, stateful_step_count=100, **_COMMON)
 settings.register_profile("long", max_examples=10000, stateful_step_count=100, **{**_COMMON, "derandomize": False})
 settings.load_profile(os.environ.get("RING_HYPOTHESIS_PROFILE", "ci"))
+
+os.environ.setdefault("RING_PROPERTY_SEED", str(secrets.randbits(32)))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"ring: rotating property seed RING_PROPERTY_SEED={os.environ['RING_PROPERTY_SEED']}"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

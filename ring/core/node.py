@@ -161,7 +161,7 @@ class Node:
             resyncing=self.outbound.resyncing, lease_valid=self.lease_valid(now),
             unreplicated_writes=self.requests.writes.unreplicated, pending_writes=self.outbound.pending_count(),
             peers={n: (p.state.value, p.incarnation) for n, p in self.membership.peers.items()},
-            adoptions=len(self.requests.adoptions), parked_loads=len(self.requests.parked),
+            adoptions=len(self.requests.adoptions) + len(self.requests.eager), parked_loads=len(self.requests.parked),
             drops_due=len(self.outbound.drops_due), releases_due=len(self.requests.releases),
         )
 

@@ -36,11 +36,12 @@ from __future__ import annotations
 
 from hypothesis import note
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from ring.core import (
     CoreSettings,
     Effect,
+    LeaveRequested,
     Role,
     Send,
     WriteFailed,
@@ -48,13 +49,14 @@ from ring.core import (
 )
 from ring.core.messages import Batch
 from ring.testing.checks import assert_quiescent_ring, recovered
+from ring.testing.invariants import RingInvariants
 from ring.testing.model import FailureBudget, ProcessHistory, SessionModel, Tracked
 from ring.testing.sim import TICK, ClientOp, Envelope, SimCluster
 
 __all__ = ["RingMachine"]
 
 
-class RingMachine(RuleBasedStateMachine):
+class RingMachine(RingInvariants, RuleBasedStateMachine):
     """The ring against the model, under every schedule Hypothesis chooses (see the module)."""
 
     instance_names = "abcdef"  # a run plays on the first 2..6 of them (fewer if fewer are given)
@@ -124,6 +126,7 @@ class RingMachine(RuleBasedStateMachine):
 
     def observe(self) -> None:
         """Learn what finished: check loads against the model, record commits in it."""
+        self._exit_the_leavers()
         still = []
         for t in self.ops:
             op = t.op
@@ -253,6 +256,57 @@ class RingMachine(RuleBasedStateMachine):
         self.sim.restart(down[i % len(down)])
         self.observe()
 
+    # ------------------------------------------------------------ the network, cut
+
+    @precondition(lambda self: len(self.running()) >= 2 and (
+        (self.budget.fault_token and self.healthy()) or self.budget.network_fault))
+    @rule(mask=st.integers(1, (1 << 6) - 2), both_ways=st.booleans())
+    def partition(self, mask: int, both_ways: bool) -> None:
+        """Cut the running instances into two sides (any subset: 2+2, a minority pair, one
+        alone), both ways or only from the first side to the other. Again in the same window
+        (after `heal_network`) it is a flapping link."""
+        live = self.running()
+        side = [n for k, n in enumerate(live) if mask >> k & 1] or live[:1]
+        rest = [n for n in live if n not in side] or live[-1:]
+        side = [n for n in side if n not in rest]
+        self.budget.fault_token = False
+        self.budget.network_fault = True
+        for x in side:
+            for y in rest:
+                self.sim.cut(x, y)
+                if both_ways:
+                    self.sim.cut(y, x)
+        self.sim.note(f"-- cut {','.join(side)} {'<->' if both_ways else '->'} {','.join(rest)}")
+        self.observe()
+
+    @precondition(lambda self: self.budget.network_fault and self.sim.severed)
+    @rule()
+    def heal_network(self) -> None:
+        self.sim.heal()
+        self.sim.note("-- the network heals")
+        self.observe()
+
+    # ------------------------------------------------------------ a clean stop
+
+    @precondition(lambda self: self.budget.fault_token and self.healthy() and len(self.running()) >= 2)
+    @rule(i=st.integers(0, 5))
+    def leave(self, i: int) -> None:
+        """SIGTERM: the instance hands over, tells its peers, and its process exits (Left)."""
+        live = self.running()
+        name = live[i % len(live)]
+        self.budget.fault_token = False
+        self.budget.failed(name, "stopped cleanly")  # its memory goes when it exits
+        self.sim.feed(name, LeaveRequested())
+        self.observe()
+
+    def _exit_the_leavers(self) -> None:
+        """A process that returned Left exits (its requests were answered LEAVING) once its
+        Leave messages are on their way out (the shell flushes them before it exits)."""
+        for name in self.up():
+            if self.sim.node(name).left and not any(e.src == name for e in self.sim.in_flight):
+                self.sim.crash(name)
+                self.ops = [t for t in self.ops if t.op.node != name]
+
     # ------------------------------------------------------------ clients
 
     def hint_for(self, sid: str, how: str) -> tuple[str, str]:
@@ -324,6 +378,7 @@ class RingMachine(RuleBasedStateMachine):
         assert sim.run_until(self._quiescent, self.stabilize_bound), (
             f"the ring did not settle within {self.stabilize_bound} s\n{self.context()}")
         self.observe()
+        self.assert_redundant()
         assert not self.ops, f"requests still running after the ring settled: {[t.op for t in self.ops]}"
         # read every live session through some running instance: orphans get adopted
         live = self.running()
@@ -352,6 +407,7 @@ class RingMachine(RuleBasedStateMachine):
         sim.note("** stabilized")
 
     def _quiescent(self) -> bool:
+        self._exit_the_leavers()
         sim = self.sim
         live = self.running()
         want = tuple(n for n in sim.names if n in live)
@@ -362,64 +418,6 @@ class RingMachine(RuleBasedStateMachine):
             if st_.adoptions or st_.parked_loads or st_.releases_due or st_.drops_due:  # work still due
                 return False
         return not any(t.op.phase != "done" for t in self.ops)
-
-    # ------------------------------------------------------------ invariants after every step
-
-    @invariant()
-    def committed_writes_survive(self) -> None:
-        """1: a committed write is held, at its version or newer, by some non-crashed instance."""
-        if self.budget.over_budget:
-            return
-        held: dict[str, int] = {}
-        for name in self.up():
-            for sid, copy in self.sim.node(name).copies().items():
-                held[sid] = max(held.get(sid, 0), copy.version)
-        for sid, c in self.model.committed.items():
-            if c.covered and not c.deleted:
-                assert held.get(sid, 0) >= c.version, (
-                    f"committed {sid} v{c.version} is held nowhere (newest copy: v{held.get(sid)})\n"
-                    f"{self.context()}")
-
-    @invariant()
-    def at_most_one_writable_copy(self) -> None:
-        """2: at most one primary with a valid lease per session.
-
-        Exception (DESIGN.md 4.6, availability first): when a running instance believes it is alone
-        (no successor) while another instance still exists, the ring is partitioned in its view and
-        both sides may serve; those writes are the documented unreplicated ones.
-        """
-        sim = self.sim
-        live = self.running()
-        if len(self.up()) > 1 and any(sim.node(n).inspect(sim.now).successor is None for n in live):
-            return
-        writable: dict[str, list[str]] = {}
-        for name in live:
-            node = sim.node(name)
-            if not node.lease_valid(sim.now):
-                continue
-            for sid, copy in node.copies().items():
-                if copy.role is Role.PRIMARY:
-                    writable.setdefault(sid, []).append(name)
-        for sid, names in writable.items():
-            assert len(names) == 1, f"{sid} is writable on {names}\n{self.context()}"
-
-    @invariant()
-    def invalidated_sessions_stay_dead(self) -> None:
-        """5: no live copy at or above a committed tombstone's version."""
-        if self.budget.over_budget:
-            return
-        for name in self.up():
-            for sid, copy in self.sim.node(name).copies().items():
-                c = self.model.committed.get(sid)
-                if c is not None and c.deleted and c.covered and copy.version >= c.version:
-                    assert copy.record.deleted, (
-                        f"{sid} was invalidated at v{c.version}, {name} holds live v{copy.version}\n"
-                        f"{self.context()}")
-
-    @invariant()
-    def epochs_and_incarnations_never_go_back(self) -> None:
-        """6: per process, epoch and incarnation only grow; a restart starts above every earlier one."""
-        self.processes.check(self.sim)
 
     def teardown(self) -> None:
         if hasattr(self, "sim"):

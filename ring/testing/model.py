@@ -60,9 +60,15 @@ class FailureBudget:
         self.fault_token = True  # one crash or pause allowed until the next stabilize
         self.generation = 0  # bumped when the run goes over budget and when the model re-baselines
         self.over_budget = False
+        # a network fault is under way (partition, one-way cut, flapping): every process keeps
+        # its memory, so the instances it gets declared dead or fenced are not failures, and
+        # nothing acknowledged may be lost (a minority stops acknowledging; the heal keeps all)
+        self.network_fault = False
 
     def saw_effect(self, sim: SimCluster, name: str, effect: Effect) -> None:
         """Count the failures the ring itself declares (a suspicion, a fence)."""
+        if self.network_fault:
+            return  # no process fails in that window (no crash or pause): a live process cut off
         if isinstance(effect, PeerDeclaredDead):
             # the running process of `peer` was declared dead: the one it runs now, or (incarnation
             # 0) by an instance that never heard from any process of it; not a restart noticed
@@ -87,6 +93,7 @@ class FailureBudget:
         self.failures.clear()
         self.over_budget = False
         self.fault_token = True
+        self.network_fault = False
 
 
 class SessionModel:
