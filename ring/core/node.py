@@ -163,7 +163,14 @@ class Node:
             peers={n: (p.state.value, p.incarnation) for n, p in self.membership.peers.items()},
             adoptions=len(self.requests.adoptions) + len(self.requests.eager), parked_loads=len(self.requests.parked),
             drops_due=len(self.outbound.drops_due), releases_due=len(self.requests.releases),
+            unredundant=self._unredundant(),
         )
+
+    def _unredundant(self) -> int:
+        orphans = sum(self.store.count(Role.ORPHAN).values())
+        if self._successor is None:
+            return orphans + sum(self.store.count(Role.PRIMARY).values())
+        return orphans + (self.outbound.resync_unacked() if self.outbound.resyncing else 0)
 
     def writing(self, session_id: str) -> bool:
         """A write of `session_id` is under way here (not yet committed or failed)."""

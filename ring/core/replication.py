@@ -90,6 +90,11 @@ class Outbound:
         if successor is not None:
             self.drops_due.pop(successor, None)
 
+    def resync_unacked(self) -> int:
+        """Primaries of the resync the successor has not acknowledged yet."""
+        in_flight = len(self.in_flight.records) if self.in_flight is not None and self.in_flight.resync else 0
+        return len(self.resync_todo) + in_flight
+
     def enqueue(self, token: Token, record: SessionRecord) -> None:
         self.queue.append((token, record))
 

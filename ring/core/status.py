@@ -25,3 +25,6 @@ class NodeStatus:
     parked_loads: int = 0  # loads waiting for a write, an adoption or the lease
     drops_due: int = 0  # old successors not yet told to drop their backups of us
     releases_due: int = 0  # old holders of adopted sessions not yet told to drop their copies
+    # sessions held here with no second copy yet: orphans, primaries the resync has not sent (or
+    # all primaries when alone); 0 everywhere = every live session has two copies
+    unredundant: int = 0

@@ -245,3 +245,17 @@ def test_a_write_that_raced_an_invalidation_does_not_resurrect_the_session() -> 
     assert all(sim.node(n).copies()["s1"].record.deleted for n in "ab")
 
 
+
+
+def test_status_counts_sessions_without_a_second_copy_until_they_have_one_again() -> None:
+    from simhelpers import FAILURE_TIMEOUT, cluster, done, until_declared
+
+    sim = cluster("abcd")
+    for i in range(4):
+        done(sim, sim.request("create", "a", f"u{i}", payload=b"x"))
+    assert all(sim.node(n).inspect(sim.now).unredundant == 0 for n in "abcd")
+    sim.crash("a")
+    until_declared(sim, "b", "a")  # b holds a's sessions as orphans: single copies
+    assert sim.node("b").inspect(sim.now).unredundant == 4
+    assert sim.run_until(lambda: all(sim.node(n).inspect(sim.now).unredundant == 0 for n in "bcd"),
+                         3 * FAILURE_TIMEOUT)
