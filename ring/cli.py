@@ -12,10 +12,10 @@ import argparse
 import logging
 import sys
 
-from ring.commands import check_config, drill, serve, simulate, status
+from ring.commands import check_config, drill, fuzz, serve, simulate, status
 from ring.errors import RingError
 
-COMMANDS = (serve, check_config, status, simulate, drill)  # in the order `ring --help` lists them
+COMMANDS = (serve, check_config, status, simulate, fuzz, drill)  # in the order `ring --help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

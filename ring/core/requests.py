@@ -170,7 +170,7 @@ class Requests:
         self.withheld = [c for c in self.withheld if self.writes.waiting(WriteToken(c.request_id))]
         for due, a in self.adoptions.due(now, self.membership.is_dead):
             if due is adopt.Due.EXPIRED:
-                self.adoptions.finish(a)
+                self._give_up(a)
                 self._eager_done(a)
                 if a.request_id is None:
                     self.eager[a.session_id] = None  # not settled yet: another round, later
@@ -222,16 +222,24 @@ class Requests:
             self.adoptions.committing(a, d)
             self._begin_write(AdoptToken(a.claim_id), record, out)
         elif d.verdict is adopt.Verdict.YIELD:
-            self.adoptions.finish(a)
+            self._give_up(a)
             self._eager_done(a)
             held = self.store.get(a.session_id)
             if held is not None and held.role is Role.ORPHAN and held.version <= d.top_version:
                 self.store.remove(a.session_id)  # stale: a live owner has it
         else:
-            self.adoptions.finish(a)
+            self._give_up(a)
             self._eager_done(a)
             if a.request_id is not None:
                 self._loaded(a.request_id, None, out)
+
+    def _give_up(self, a: adopt.PendingAdoption) -> None:
+        """The round ends without adopting: our own copy is no longer promised to ourselves (a
+        promise left behind would stall every other claimer until it lapses)."""
+        self.adoptions.finish(a)
+        held = self.store.get(a.session_id)
+        if held is not None and held.granted_to == self.me and held.role is not Role.PRIMARY:
+            self.store.put(replace(held, granted_to="", granted_until=0.0, weak=False))
 
     def _release(self, session_id: str, d: adopt.Decision, now: float, out: list[Effect]) -> None:
         """Tell every other holder to drop its copy (no newer than the versions seen). The

@@ -59,7 +59,7 @@ __all__ = ["RingMachine"]
 class RingMachine(RingInvariants, RuleBasedStateMachine):
     """The ring against the model, under every schedule Hypothesis chooses (see the module)."""
 
-    instance_names = "abcdef"  # a run plays on the first 2..6 of them (fewer if fewer are given)
+    instance_names: str | tuple[str, ...] = "abcdef"  # a run plays on the first 2..6 of them (fewer if fewer are given)
     core_settings = CoreSettings(request_timeout=5.0)
     # the network delivers (in order) any message older than this unless Hypothesis dropped it first;
     # a `stall` step suspends this, which is how messages get late enough to cause suspicion
@@ -68,8 +68,9 @@ class RingMachine(RingInvariants, RuleBasedStateMachine):
 
     @property
     def stabilize_bound(self) -> float:
-        """How long the ring may take to settle once the network heals (a few failure timeouts)."""
-        return 3 * self.core_settings.failure_timeout + 5.0
+        """How long the ring may take to settle once the network heals: a few failure timeouts,
+        and a request timeout for the promises of claim rounds that failed to lapse."""
+        return 3 * self.core_settings.failure_timeout + self.core_settings.request_timeout + 5.0
 
     # ------------------------------------------------------------ set-up
 
@@ -231,6 +232,16 @@ class RingMachine(RingInvariants, RuleBasedStateMachine):
         # requests it was serving die with it: indeterminate (the client saw a reset connection)
         self.ops = [t for t in self.ops if t.op.node != name]
         self.observe()
+
+    @precondition(lambda self: self.budget.fault_token and self.healthy())
+    @rule(i=st.integers(0, 5))
+    def crash_right_after_a_write(self, i: int) -> None:
+        """A new session, then kill -9 of the instance that took it before anything else happens:
+        in sync mode the client was not answered yet; an answer it got must survive."""
+        live = self.running()
+        self.create(i)
+        if live[i % len(live)] in self.running():
+            self.crash(i)
 
     @precondition(lambda self: self.budget.fault_token and self.healthy())
     @rule(i=st.integers(0, 5))
