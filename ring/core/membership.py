@@ -251,7 +251,11 @@ class Membership:
     def _quorum_agrees(self, peer: Peer, helpers: list[str]) -> bool:
         """May `peer` be declared dead? (see Quorum in the module docstring)"""
         if not helpers:
-            return True  # two-instance view: nobody to ask
+            # nobody to ask. A two-instance ring declares alone (availability first, README). The
+            # last two of a larger ring do not: a silent peer may be alive behind a cut, holding
+            # sessions the other would then serve as new (or both would serve them alone); the
+            # pair waits until the peer answers or another member returns to confirm
+            return len(self.order) <= 2
         confirmed = peer.confirmations & set(helpers)
         if not confirmed:
             return False  # nobody else notices the silence: this instance may be the isolated one

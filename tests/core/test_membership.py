@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ring.core import (
     CoreSettings,
 )
@@ -73,6 +75,26 @@ def test_a_two_instance_ring_declares_alone() -> None:
     ticking(m, FT + 0.1)
     _, deaths = m.tick(FT + 0.15)
     assert deaths == ["b"]
+
+
+@pytest.mark.parametrize("me", ["b", "c"])
+def test_the_last_two_of_a_larger_ring_never_declare_each_other_dead(me: str) -> None:
+    """a died; b and c lose each other. Each alone, both would serve the same sessions (and a
+    restarted a would then vouch for both); one alone would serve as new the sessions the other
+    holds. Neither declares: they wait for the peer or for another member to confirm."""
+    other = "c" if me == "b" else "b"
+    m = Membership(me, ("a", "b", "c"), SETTINGS, now=0.0)
+    m.heard("a", 1, 0.0)
+    m.heard(other, 1, 0.0)
+    m.declare_dead("a")
+    deaths: list[str] = []
+    t = 0.0
+    while t < 3 * FT:
+        t += 0.05
+        for dead in m.tick(t)[1]:
+            deaths.append(dead)
+            m.declare_dead(dead)  # as the node does
+    assert deaths == []
 
 
 def test_incarnations_tell_fresh_stale_zombie_and_restarted_messages_apart() -> None:

@@ -244,19 +244,25 @@ def test_load_requested_by_the_core_directly() -> None:
     assert loaded.record.data == b"d" and loaded.record.last_access == pytest.approx(1e9)
 
 
-def test_an_instance_restarted_after_most_of_the_ring_died_rejoins_the_survivor() -> None:
-    """Three of four crash one after the other (each failure recovered); b restarts. It starts out
-    believing everyone alive; a and c never answer, d does: b must not wait for a majority of four."""
+def test_the_last_two_of_a_larger_ring_wait_for_a_third_to_confirm_a_death() -> None:
+    """a and b die one after the other; c and d are left. Then c dies: d cannot tell that from a
+    cut link, so it keeps c in its view and acknowledges nothing alone. b restarts: with b's
+    confirmation c is declared dead, and b and d form a ring."""
     sim = cluster("abcd")
-    for name in "abc":
+    for name in "ab":
         sim.crash(name)
         sim.run(4 * FAILURE_TIMEOUT)
-    assert sim.node("d").inspect(sim.now).successor is None
+    sim.crash("c")
+    sim.run(4 * FAILURE_TIMEOUT)
+    assert sim.node("d").inspect(sim.now).alive == ("c", "d")
+    op = sim.request("create", "d", "s1", payload=b"x")
+    sim.run(FAILURE_TIMEOUT)
+    assert op.outcome != "ok"
     sim.restart("b")
     sim.run(5 * FAILURE_TIMEOUT)
     assert sim.node("b").inspect(sim.now).alive == ("b", "d")
     assert sim.node("d").inspect(sim.now).alive == ("b", "d")
-    op = done(sim, sim.request("create", "b", "s1", payload=b"x"))
+    op = done(sim, sim.request("create", "b", "s2", payload=b"x"))
     assert op.outcome == "ok" and op.locator == ("b", "d")
 
 
