@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from ring import __version__ as VERSION
 from ring.config import ClusterConfig
 from ring.core import Node
 from ring.io import codec
@@ -75,6 +76,8 @@ class Instance:
             status=lambda: self.engine.status() if self.engine is not None else None,
             refused=lambda: self.service.refused if self.service is not None else 0,
             extra_counters=extra_counters,  # type: ignore[arg-type]
+            ready=self.ready,
+            version=VERSION,
         )
 
 
