@@ -30,7 +30,8 @@ from ring.core import NodeStatus
 from ring.io.eventlog import Histogram, Stats
 
 _COUNTERS = {  # metric name (without _total) -> (Stats field, help)
-    "ring_session_loads": ("loads", "session loads answered"),
+    "ring_session_loads": ("loads", "session loads answered by the engine (a primary served "
+                           "from the read view, without a hop, is not counted)"),
     "ring_session_saves": ("writes", "session saves committed (invalidations included)"),
     "ring_session_invalidations": ("invalidations", "sessions invalidated (logouts)"),
     "ring_session_adoptions": ("adoptions", "sessions adopted from another instance"),
@@ -38,7 +39,8 @@ _COUNTERS = {  # metric name (without _total) -> (Stats field, help)
 }
 
 _HISTOGRAMS = {  # metric name -> (Stats field, help)
-    "ring_session_load_duration_seconds": ("load_seconds", "seconds from a load request to its answer"),
+    "ring_session_load_duration_seconds": ("load_seconds", "seconds from a load request to its answer "
+                                           "(engine loads: adoptions, backups, orphans)"),
     "ring_session_save_duration_seconds": ("save_seconds", "seconds from a save request to its commit "
                                            "or failure (the backup's ack included)"),
     "ring_resync_duration_seconds": ("resync_seconds", "seconds a full resync to a new successor took"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from ring.core import FailureReason, LoadFailed, Loaded, NodeStatus, WriteCommitted, WriteFailed
+from ring.core import FailureReason, Loaded, LoadFailed, NodeStatus, WriteCommitted, WriteFailed
 from ring.io.eventlog import EventLog, Histogram
 from ring.io.metrics import Sources, registry_for, render
 
