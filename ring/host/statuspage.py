@@ -19,6 +19,7 @@ from typing import Any
 SIZE = 520  # the SVG's square viewBox
 RADIUS = 170  # of the ring
 NODE = 36  # radius of one instance
+PAD = 110  # room left and right of the square for the labels of the side instances
 ALIVE, DEAD, RESYNC = "#2e7d32", "#c62828", "#ef6c00"
 
 Row = dict[str, Any]
@@ -55,7 +56,8 @@ def holdings(row: Row, ring_size: int) -> dict[str, int]:
 def ring_svg(rows: list[Row]) -> str:
     """The ring as an inline SVG element."""
     at = dict(zip((r["id"] for r in rows), _positions(max(1, len(rows))), strict=True))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SIZE} {SIZE}" width="{SIZE}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{-PAD} 0 {SIZE + 2 * PAD} {SIZE}" '
+             f'width="{SIZE + 2 * PAD}" '
              f'height="{SIZE}" role="img" aria-label="the ring">',
              "<defs>" + "".join(
                  f'<marker id="{m}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
@@ -75,24 +77,31 @@ def ring_svg(rows: list[Row]) -> str:
                      f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{NODE}" fill="{ALIVE if alive else DEAD}"/>'
                      f'<text x="{x:.1f}" y="{y + 6:.1f}" text-anchor="middle" font-size="18" '
                      f'font-family="sans-serif" fill="#fff">{name}</text>')
-        below = y + NODE + 18
-        if not alive:
-            parts.append(_label(x, below, "down", DEAD))
-        else:
-            held = holdings(r, len(rows))
-            parts.append(_label(x, below, f"P {held['P']}  B {held['B']}", "#333"))
-            warnings = [f"{k} {v}" for k, v in held.items() if k in "OU" and v]
-            if r["resyncing"]:
-                warnings.append("resync")
-            if warnings:
-                parts.append(_label(x, below + 16, "  ".join(warnings), RESYNC))
+        lines = ["down"] if not alive else _labels(r, len(rows))
+        # labels sit outside the ring, away from the arrows inside it, stacked outwards
+        c = SIZE / 2
+        d = math.hypot(x - c, y - c) or 1.0
+        ux, uy = (x - c) / d, (y - c) / d
+        anchor = "start" if ux > 0.3 else ("end" if ux < -0.3 else "middle")
+        lx, ly = x + ux * (NODE + 8), y + uy * (NODE + 14) + 5
+        step = 16 if uy >= -0.3 else -16
+        for i, line in enumerate(lines):
+            color = DEAD if not alive else ("#333" if i == 0 else RESYNC)
+            parts.append(_label(lx, ly + i * step, line, color, anchor))
         parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _label(x: float, y: float, text: str, color: str) -> str:
-    return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" font-size="13" font-family="sans-serif" '
+def _labels(row: Row, ring_size: int) -> list[str]:
+    """What an alive instance's labels say: its holdings, then its warnings (if any)."""
+    held = holdings(row, ring_size)
+    warnings = [f"{k} {v}" for k, v in held.items() if k in "OU" and v] + (["resync"] if row["resyncing"] else [])
+    return [f"P {held['P']} · B {held['B']}"] + ([" · ".join(warnings)] if warnings else [])
+
+
+def _label(x: float, y: float, text: str, color: str, anchor: str = "middle") -> str:
+    return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="13" font-family="sans-serif" '
             f'fill="{color}">{html.escape(text)}</text>')
 
 
