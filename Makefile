@@ -8,15 +8,18 @@ setup:
 drill: setup
 	.venv/bin/ring drill
 
-# the test suite CI runs (see .ci/run)
+# the test suite CI runs (see .ci/run); the Debian tools some tests use, when root can install them
 test: setup
+	@bash scripts/install-system-deps test
 	.venv/bin/python -m pytest -q
 
 # the long profile: many more Hypothesis examples and longer drills
 test-long: setup
+	@bash scripts/install-system-deps test
 	RING_HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest -q --run-slow
 
 bench: setup
+	@bash scripts/install-system-deps bench
 	.venv/bin/python -m bench
 
 lint: setup

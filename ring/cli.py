@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 
+from ring import __version__
 from ring.commands import check_config, drill, fuzz, serve, simulate, status
 from ring.errors import RingError
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ring", description="Session replication for Python web clusters (an iPlanet-style backup ring).")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"ring {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)

@@ -33,6 +33,7 @@ CORE_ELEMENTS = {
 MAX_SESSION_SIZE_LIMIT = 8 * 1024 * 1024  # above this one session is a blob store, not a session
 MAX_HOPS_LIMIT = 2147483647  # iPlanet's documented upper bound for replica-discovery-max-hops
 STARTUP_DISCOVERY_MAX = 3600.0  # iPlanet's documented range for startup-discovery-timeout
+LOG_LEVELS = ("debug", "info", "warning", "error")  # <log-level>, also changed by SIGHUP
 MIN_KEY_LENGTH = 16  # the key signs locators and authenticates peers: it must not be guessable
 
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9._:\[\]-]{1,255}")  # travels in the locator cookie
@@ -81,6 +82,16 @@ def split_host_port(value: str, default_port: int, element: str) -> tuple[str, i
     return host, int(port_text)
 
 
+def parse_admin_http(value: str, element: str = "admin-http") -> tuple[str, int]:
+    """An admin address: "HOST:PORT", "[v6]:PORT", or ":PORT" / "PORT" for loopback (127.0.0.1)."""
+    text = value.strip()
+    if text.isdigit() or (text.startswith(":") and text[1:].isdigit()):
+        text = "127.0.0.1:" + text.lstrip(":")
+    if not (text.startswith("[") and "]:" in text) and text.count(":") != 1:
+        raise ConfigError(f"<{element}> must be HOST:PORT (or :PORT for loopback), got {value!r}")
+    return split_host_port(text, 0, element)
+
+
 def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -94,10 +105,13 @@ class InstanceSpec:
     port: int  # the instance's replication port: its override, else the cluster's
     enabled: bool  # false: listed but not in the ring
     line: int  # where the <instance> starts in server.xml, for error messages
+    admin_http: str | None = None  # this instance's admin address; else the cluster's <admin-http>
 
     def __post_init__(self) -> None:
         check_host(self.host)
         check_port(self.port)
+        if self.admin_http is not None:
+            parse_admin_http(self.admin_http)
         if not _INSTANCE_ID.fullmatch(self.id):
             raise ConfigError(f"<instance-id> must be 1-255 letters, digits or . _ : - [ ], got {self.id!r}")
 
@@ -133,9 +147,16 @@ class ReplicationSettings:
     tls_cert_file: str | None = None  # required when encrypted: this instance's certificate
     tls_key_file: str | None = None  # required when encrypted: its private key
     tls_ca_file: str | None = None  # required when encrypted: the CA that signed every peer
+    # operators: off unless asked (two instances on one host cannot share an admin port)
+    admin_http: str | None = None
+    log_level: str = "info"  # warnings and ring events, without a line per request
 
     def __post_init__(self) -> None:
         check_port(self.port)
+        if self.admin_http is not None:
+            parse_admin_http(self.admin_http)
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"<log-level> must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
         if self.protocol in ("jrmp", "http"):
             raise ConfigError(
                 f"<protocol>{self.protocol}</protocol>: iPlanet's jrmp/http transports are not "
@@ -312,6 +333,11 @@ class ClusterConfig:
         raise ConfigError(
             f"<local-host> {name!r} names no instance; known ids: {self._known()}", path=self.path
         )
+
+    def admin_address(self, instance_id: str) -> tuple[str, int] | None:
+        """Where `instance_id` serves its admin endpoints: its own <admin-http>, else the cluster's."""
+        value = self.instance(instance_id).admin_http or self.replication.admin_http
+        return None if value is None else parse_admin_http(value)
 
     def with_local_host(self, name: str) -> ClusterConfig:
         """A copy whose local instance is `name` (an id, a host:port, or a host only one instance has)."""

@@ -125,6 +125,8 @@ REPLICATION_ELEMENTS: tuple[Element, ...] = (
     _setting("tls-cert-file", nonempty, "PEM certificate of this instance (relative to server.xml)"),
     _setting("tls-key-file", nonempty, "PEM private key of that certificate (relative to server.xml)"),
     _setting("tls-ca-file", nonempty, "PEM CA certificate that signed every peer's (relative to server.xml)"),
+    _setting("admin-http", nonempty, "HOST:PORT (:PORT = loopback) for /metrics, /livez, /readyz, status page"),
+    _setting("log-level", nonempty, "debug, info, warning or error (SIGHUP applies a change)"),
 )
 
 _TLS_FIELDS = ("tls_cert_file", "tls_key_file", "tls_ca_file")
@@ -135,6 +137,7 @@ INSTANCE_OVERRIDES = Element(
     children=(
         Element("port", "this instance's replication port", whole_number, "port"),
         Element("instance-id", "the instance's id (default host:port)", nonempty, "id"),
+        Element("admin-http", "this instance's admin address (HOST:PORT)", nonempty, "admin_http"),
     ),
 )
 INSTANCE = Element(
@@ -377,6 +380,7 @@ def _instance(node: _Node, cluster_port: int, path: str) -> InstanceSpec:
             port=port,
             enabled=values.get("enabled", True),  # iPlanet default: a listed instance is in the ring
             line=node.line,
+            admin_http=overrides.get("admin_http"),
         )
     except ConfigError as error:
         raise _relocated(error, node, path) from None

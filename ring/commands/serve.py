@@ -1,9 +1,14 @@
 """`ring serve --config FILE --local-host ID [--app MODULE:ATTR] [--http HOST:PORT]`: one instance.
 
 Start-up order: load and check the config (exit 2), the NTP check when servers are configured
-(exit 3), listen on the replication port, compare wall clocks with every reachable peer (exit 3
-beyond max-clock-skew), wait for the designated backup when startup-discovery-timeout says so,
-start the ring, then the HTTP side.
+(exit 3), listen on the replication port, open the admin address when there is one (<admin-http>
+or --admin-http: /metrics, /livez, /readyz, the status page; ring.host.admin), compare wall
+clocks with every reachable peer (exit 3 beyond max-clock-skew), wait for the designated backup
+when startup-discovery-timeout says so, start the ring, then the HTTP side. The application's
+port answers /livez and /readyz too (balancers check the port they send to); /metrics is on the
+admin address only. SIGHUP re-reads server.xml: a
+file that does not load is logged and the running configuration kept; <log-level> and the admin
+address change at once; any other change is logged as needing a restart (ring.host.reload).
 
 SIGTERM or SIGINT stops cleanly, within --stop-timeout (exit 0): /readyz fails at once so the
 balancers move traffic away while the instance still serves; then it accepts no new connection
@@ -18,11 +23,15 @@ import argparse
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
-from ring.config import ClusterConfig
+from ring.config import ClusterConfig, format_address, parse_admin_http
 from ring.errors import ConfigError
+from ring.host.admin import AdminServer
 from ring.host.http import HttpServer, import_app, session_app, with_health
 from ring.host.instance import Instance
+from ring.host.logs import FORMATS, use_format, use_level
+from ring.host.reload import Runtime, plan_reload, runtime_of
 from ring.host.startup import check_peer_clocks, wait_for_backup
 from ring.io.facade import EngineBackend
 from ring.io.metrics import registry_for, render
@@ -45,6 +54,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--threads", type=int, default=8, help="HTTP worker threads (default 8)")
     p.add_argument("--stop-timeout", type=float, default=10.0,
                    help="seconds a clean stop (SIGTERM) may take before exiting anyway (default 10)")
+    p.add_argument("--admin-http", metavar="HOST:PORT", help="the admin address (/metrics, /livez, /readyz, "
+                   "status page); overrides <admin-http>; :PORT means loopback")
+    p.add_argument("--log-format", choices=FORMATS, default="text",
+                   help="text (default) or json: one JSON object per line")
     p.add_argument("--event-log", help=argparse.SUPPRESS)  # JSON lines of ring events, for drills
     p.set_defaults(func=run)
 
@@ -70,7 +83,12 @@ def parse_http(value: str) -> tuple[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    use_format(args.log_format)
     config, me = load_config(args.config, args.local_host)
+    verbose = bool(getattr(args, "verbose", False))
+    if not verbose:
+        use_level(config.replication.log_level)
+    admin_override = parse_admin_http(args.admin_http, "--admin-http") if args.admin_http else None
     http = parse_http(args.http) if args.http else None
     app_spec = args.app or ("ring.demo:app" if http else None)
     if app_spec and not http:
@@ -84,34 +102,104 @@ def run(args: argparse.Namespace) -> int:
         log.info("NTP check: %s", v.message)
     if not 0 < args.stop_timeout <= 600:
         raise ConfigError(f"--stop-timeout must be between 0 and 600 seconds, got {args.stop_timeout}")
-    return asyncio.run(_serve(config, me, app_spec, http, args.threads, args.event_log, args.stop_timeout))
+    host = _Host(args, config, me, admin_override, verbose)
+    return asyncio.run(_serve(config, me, app_spec, http, args.threads, args.event_log, host,
+                               args.stop_timeout))
+
+
+class _Host:
+    """The parts of `ring serve` that SIGHUP may change: the log level and the admin server."""
+
+    def __init__(self, args: argparse.Namespace, config: ClusterConfig, me: str,
+                 admin_override: tuple[str, int] | None, verbose: bool) -> None:
+        self.path, self.local_host = args.config, args.local_host
+        self.started, self.me = config, me
+        self.admin_override, self.verbose = admin_override, verbose
+        self.runtime = runtime_of(config, me, admin_override)
+        self.admin: AdminServer | None = None
+        self.instance: Instance | None = None
+        self.metrics: Callable[[], bytes] = lambda: b""
+
+    def open_admin(self, instance: Instance, metrics: Callable[[], bytes]) -> None:
+        self.instance, self.metrics = instance, metrics
+        if self.runtime.admin is not None:
+            self.admin = self._admin_at(self.runtime.admin)
+
+    def _admin_at(self, address: tuple[str, int]) -> AdminServer:
+        assert self.instance is not None
+        admin = AdminServer(address[0], address[1], config=self.started, me=self.me,
+                            ready=self.instance.ready, metrics=self.metrics)
+        admin.start()
+        self.instance.admin_address = admin.address
+        return admin
+
+    def close(self) -> None:
+        if self.admin is not None:
+            self.admin.stop()
+            self.admin = None
+
+    def reload(self) -> None:
+        """SIGHUP: re-read server.xml; apply what can change now; never raise."""
+        try:
+            new, _ = load_config(self.path, self.local_host)
+        except ConfigError as exc:
+            log.error("reload refused, the running configuration is kept: %s", " ".join(str(exc).split()))
+            return
+        plan = plan_reload(self.started, self.runtime, new, self.me, self.admin_override)
+        runtime = plan.runtime
+        if runtime.log_level != self.runtime.log_level and not self.verbose:
+            use_level(runtime.log_level)
+            log.warning("reload: <log-level> is now %s", runtime.log_level)
+        if runtime.admin != self.runtime.admin and not self._move_admin(runtime.admin):
+            runtime = Runtime(runtime.log_level, self.runtime.admin)
+        self.runtime = runtime
+        for element in plan.restart:
+            log.warning("reload: %s changed in server.xml; restart this instance to apply it", element)
+        if not plan.changed and not plan.restart:
+            log.info("reload: server.xml re-read, nothing changed")
+
+    def _move_admin(self, address: tuple[str, int] | None) -> bool:
+        try:
+            admin = self._admin_at(address) if address is not None and self.instance is not None else None
+        except ConfigError as exc:
+            log.error("reload: the admin address stays %s: %s",
+                      self.admin.address if self.admin else "off", exc)
+            return False
+        self.close()
+        self.admin = admin
+        if admin is None and self.instance is not None:
+            self.instance.admin_address = ""
+        log.warning("reload: the admin endpoints are now %s",
+                    f"on http://{admin.address}" if admin else "off")
+        return True
 
 
 async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tuple[str, int] | None,
-                 threads: int, event_log: str | None, stop_timeout: float) -> int:
+                 threads: int, event_log: str | None, host: _Host, stop_timeout: float) -> int:
     instance = Instance(config, me, event_log=event_log)
     try:
         engine = await instance.listen()
     except OSError as exc:
         raise ConfigError(str(exc)) from exc
     server = None
+    registry = registry_for(instance.metrics_sources(ring_session_local_only_attributes=(
+        "attributes kept on this instance only (not JSON-serializable)", lambda: LOCAL_ONLY_ATTRIBUTES.value)))
     try:
+        host.open_admin(instance, lambda: render(registry))
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, host.reload)
         await check_peer_clocks(engine.transport, config, me)
         await wait_for_backup(engine.transport, config, me)
         instance.start()
         if app_spec and http:
             app = import_app(app_spec)
-            registry = registry_for(instance.metrics_sources(ring_session_local_only_attributes=(
-                "attributes kept on this instance only (not JSON-serializable)",
-                lambda: LOCAL_ONLY_ATTRIBUTES.value)))
-            wrapped = with_health(session_app(app, EngineBackend(engine), config), instance.ready,
-                                  lambda: render(registry))
+            wrapped = with_health(session_app(app, EngineBackend(engine), config), instance.ready)
             server = HttpServer(wrapped, http[0], http[1], threads)
             server.start()
+            instance.http_address = format_address(http[0], http[1])
             log.info("serving %s on http://%s:%d", app_spec, http[0], http[1])
         log.info("instance %s up: replication on %s, ring %s", me, instance.spec.address, " -> ".join(config.ring))
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
@@ -122,6 +210,7 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
     finally:
         if server is not None:
             server.stop()
+        host.close()
         await instance.stop()
 
 

@@ -1,8 +1,9 @@
 """The hosted application: a WSGI app inside the instance, on waitress, behind the session middleware.
 
-Adds two endpoints for load balancers: `/livez` (the process answers) and `/readyz` (this
-instance can serve its sessions now: its successor answers, or it is alone), and `/metrics`
-(Prometheus text format: saves, adoptions, unreplicated writes, copies held, peers).
+Adds two endpoints for load balancers, which check the port they send to: `/livez` (the process
+answers) and `/readyz` (this instance can serve its sessions now: it holds a serving lease, or it
+is alone). Metrics and the status page are on the admin address (ring.host.admin), never here:
+end users reach this port through the balancer.
 """
 
 from __future__ import annotations
@@ -37,13 +38,9 @@ def import_app(spec: str) -> WSGIApp:
     return app  # type: ignore[no-any-return]
 
 
-def with_health(app: WSGIApp, ready: Callable[[], bool],
-                metrics: Callable[[], bytes] | None = None) -> WSGIApp:
+def with_health(app: WSGIApp, ready: Callable[[], bool]) -> WSGIApp:
     def wrapper(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path == "/metrics" and metrics is not None:
-            start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
-            return [metrics()]
         if path == "/livez":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"live\n"]

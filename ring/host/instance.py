@@ -10,7 +10,9 @@ ring comes alive), and `stop()`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
+from ring import __version__ as VERSION
 from ring.config import ClusterConfig
 from ring.core import Node
 from ring.io import codec
@@ -38,6 +40,9 @@ class Instance:
         self.server: ReplicationServer | None = None
         self.service: RingService | None = None
         self.draining = False  # a clean stop began: /readyz fails so balancers move away
+        self.started = time.monotonic()
+        self.http_address = ""  # HOST:PORT of the hosted app, once it listens (for `ring status`)
+        self.admin_address = ""  # HOST:PORT of the admin endpoints, once they listen
 
     async def listen(self) -> Engine:
         """Bind the engine to this loop and open the replication port (OSError if it is taken)."""
@@ -50,7 +55,7 @@ class Instance:
         engine.bind()
         self.engine = engine
         member_ips = resolve_ips(self.config.instance(name).host for name in self.config.ring)
-        self.service = RingService(_Core(engine, self.spec.address), member_ips, r.key,
+        self.service = RingService(_Core(engine, self.spec.address, self.host_info), member_ips, r.key,
                                    self.settings.max_session_size)
         self.server = ReplicationServer(self.service, self.spec.address, r, self.max_message)
         await self.server.start()
@@ -75,22 +80,35 @@ class Instance:
         self.draining = True
         return self.engine is not None and await self.engine.leave(timeout)
 
+    def host_info(self) -> pb.HostInfo:
+        """What the Status reply says about this process besides the core's figures."""
+        st = self.engine.status() if self.engine is not None else None
+        return pb.HostInfo(version=VERSION, uptime_seconds=time.monotonic() - self.started,
+                           http_address=self.http_address, admin_address=self.admin_address,
+                           ready=self.ready(), lease_valid=bool(st and st.lease_valid),
+                           pending_writes=st.pending_writes if st else 0)
+
     def metrics_sources(self, **extra_counters: tuple[str, object]) -> Sources:
         return Sources(
             stats=self.events.stats,
             status=lambda: self.engine.status() if self.engine is not None else None,
             refused=lambda: self.service.refused if self.service is not None else 0,
             extra_counters=extra_counters,  # type: ignore[arg-type]
+            ready=self.ready,
+            version=VERSION,
         )
 
 
 class _Core:
     """The servicer's view of the engine: handle a message, report status (with our address)."""
 
-    def __init__(self, engine: Engine, address: str) -> None:
+    def __init__(self, engine: Engine, address: str, host_info: Callable[[], pb.HostInfo]) -> None:
         self.handle = engine.handle
         self._engine = engine
         self._address = address
+        self._host_info = host_info
 
     def status_reply(self) -> pb.StatusReply:
-        return codec.status_to_pb(self._engine.status(), self._address)
+        reply = codec.status_to_pb(self._engine.status(), self._address)
+        reply.host.CopyFrom(self._host_info())
+        return reply

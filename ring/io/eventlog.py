@@ -9,10 +9,12 @@ drill, JSON lines with monotonic timestamps in the event log file; request outco
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ring.core import (
@@ -38,15 +40,52 @@ log = logging.getLogger("ring.engine")
 UNREPLICATED_LOG_INTERVAL = 10.0  # seconds between warnings about writes without a backup
 
 
+DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+RESYNC_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+@dataclass(slots=True)
+class Histogram:
+    """Observations in fixed buckets (upper bounds), as Prometheus histograms count them."""
+
+    bounds: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)  # per bucket, not cumulative; last: above all
+    total: float = 0.0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * (len(self.bounds) + 1)
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """[(le, observations <= le)], ending with "+Inf"."""
+        out, running = [], 0
+        for bound, n in zip((*(f"{b:g}" for b in self.bounds), "+Inf"), self.counts, strict=True):
+            running += n
+            out.append((bound, running))
+        return out
+
+
 @dataclass(slots=True)
 class Stats:
-    """Request outcomes and adoptions since the process started."""
+    """Request outcomes, adoptions and timings since the process started (read by ring.io.metrics)."""
 
-    writes: int = 0
+    writes: int = 0  # saves committed (invalidations included)
+    invalidations: int = 0
     loads: int = 0
     adoptions: int = 0
     unreplicated: int = 0
     failed: int = 0
+    failures: Counter[tuple[str, str]] = field(default_factory=Counter)  # (op, reason) -> n
+    save_seconds: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
+    load_seconds: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
+    resync_seconds: Histogram = field(default_factory=lambda: Histogram(RESYNC_BUCKETS))
+    batch_records: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
 
 
 class EventLog:
@@ -55,6 +94,7 @@ class EventLog:
         self.stats = Stats()
         self._file: IO[str] | None = open(path, "a", buffering=1) if path else None  # noqa: SIM115
         self._unreplicated_logged = -1e18
+        self._resync_started: dict[str, float] = {}  # successor -> monotonic start
 
     # ------------------------------------------------------------ the engine's sink
 
@@ -74,11 +114,17 @@ class EventLog:
             log.info("rejected %s from %s: %s", e.what, e.peer, e.reason)
         self._record(e)
 
-    def outcome(self, e: RequestOutcome) -> None:
+    def outcome(self, e: RequestOutcome, op: str = "", seconds: float | None = None) -> None:
+        """A request answered: `op` is load, save or invalidate; `seconds` since it was asked."""
+        if seconds is not None:
+            (self.stats.load_seconds if op == "load" else self.stats.save_seconds).observe(seconds)
         if isinstance(e, LoadFailed | WriteFailed):
             self.stats.failed += 1
+            self.stats.failures[op or ("load" if isinstance(e, LoadFailed) else "save"), e.reason.name.lower()] += 1
         elif isinstance(e, WriteCommitted):
             self.stats.writes += 1
+            if op == "invalidate":
+                self.stats.invalidations += 1
             if not e.replicated:
                 self.stats.unreplicated += 1
                 now = time.monotonic()
@@ -88,6 +134,10 @@ class EventLog:
                                 "%d so far", self.stats.unreplicated)
         else:
             self.stats.loads += 1
+
+    def batch_sent(self, records: int) -> None:
+        """A replication batch went to the successor with this many session records."""
+        self.stats.batch_records.observe(records)
 
     def note(self, kind: str, **fields: Any) -> None:
         """One JSON line in the event log (drills read it), when there is one."""
@@ -112,8 +162,12 @@ class EventLog:
         elif isinstance(e, Fenced):
             self.note("fenced", dropped=e.dropped)
         elif isinstance(e, ResyncStarted):
+            self._resync_started[e.successor] = time.monotonic()
             self.note("resync_started", successor=e.successor, sessions=e.sessions)
         elif isinstance(e, ResyncFinished):
+            started = self._resync_started.pop(e.successor, None)
+            if started is not None:
+                self.stats.resync_seconds.observe(time.monotonic() - started)
             self.note("resync_finished", successor=e.successor)
         elif isinstance(e, Left):
             self.note("left", peers_told=list(e.peers_told))

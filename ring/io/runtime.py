@@ -26,6 +26,7 @@ from ring.core import (
     Left,
     Loaded,
     LoadFailed,
+    LoadRequested,
     Node,
     NodeStatus,
     Received,
@@ -35,6 +36,7 @@ from ring.core import (
     Tick,
     WriteCommitted,
     WriteFailed,
+    WriteRequested,
 )
 from ring.core import messages as wire
 from ring.core.readview import ReadView
@@ -50,7 +52,10 @@ class EventSink(Protocol):
 
     def ring_event(self, effect: Effect) -> None: ...
 
-    def outcome(self, effect: RequestOutcome) -> None: ...
+    def outcome(self, effect: RequestOutcome, op: str, seconds: float) -> None:
+        """`op`: load, save or invalidate; `seconds`: from the request to its outcome."""
+
+    def batch_sent(self, records: int) -> None: ...
 
     def note(self, kind: str, **fields: object) -> None: ...
 
@@ -68,7 +73,7 @@ class Engine:
         self.transport = transport(self.feed)
         self.clock = clock
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._waiting: dict[int, OnDone] = {}
+        self._waiting: dict[int, tuple[OnDone, str, float]] = {}  # request -> (done, op, started)
         self._next_request = 0
         self._ticker: asyncio.Task[None] | None = None
         self._left: asyncio.Future[None] | None = None
@@ -118,7 +123,7 @@ class Engine:
             self._ticker.cancel()
         await self.transport.close()
         waiting, self._waiting = self._waiting, {}
-        for on_done in waiting.values():
+        for on_done, _op, _started in waiting.values():
             on_done(None)
         self.events.note("stopped")
 
@@ -140,20 +145,26 @@ class Engine:
         """Start a request of the HTTP side: `make(request_id)` is its input; `on_done(outcome)`
         is called on the loop when the core answers it (None if the engine stops first)."""
         self._next_request += 1
-        self._waiting[self._next_request] = on_done
-        self.feed(make(self._next_request))
+        request = make(self._next_request)
+        op = "load" if isinstance(request, LoadRequested) else (
+            "invalidate" if isinstance(request, WriteRequested) and request.deleted else "save")
+        self._waiting[self._next_request] = (on_done, op, self.clock())
+        self.feed(request)
 
     def _carry_out(self, effects: list[Effect]) -> wire.Reply | None:
         reply: wire.Reply | None = None
         for e in effects:
             if isinstance(e, Send):
+                if isinstance(e.message, wire.Batch):
+                    self.events.batch_sent(len(e.message.records))
                 self.transport.send(e.to, e.message)
             elif isinstance(e, Respond):
                 reply = e.message
             elif isinstance(e, Loaded | LoadFailed | WriteCommitted | WriteFailed):
-                on_done = self._waiting.pop(e.request_id, None)
-                if on_done is not None:
-                    self.events.outcome(e)
+                waiting = self._waiting.pop(e.request_id, None)
+                if waiting is not None:
+                    on_done, op, started = waiting
+                    self.events.outcome(e, op, self.clock() - started)
                     on_done(e)
             else:
                 if isinstance(e, Left) and self._left is not None and not self._left.done():

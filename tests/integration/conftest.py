@@ -14,8 +14,8 @@ from ring.drill.cluster import LocalCluster
 
 @pytest.fixture
 def cluster4(tmp_path: Path) -> Iterator[LocalCluster]:
-    """A started 4-instance ring a -> b -> c -> d hosting the demo app."""
-    config = write_config(tmp_path)
+    """A started 4-instance ring a -> b -> c -> d hosting the demo app, each with an admin address."""
+    config = write_config(tmp_path, admin=True)
     with LocalCluster(config, tmp_path / "run", python=sys.executable) as cluster:
         cluster.start_all(timeout=DEADLINE)
         wait_for(cluster.ring_healed, "the ring to form")

@@ -26,14 +26,19 @@ DEADLINE = 20.0  # seconds any single condition may take before a test gives up
 
 
 def write_config(directory: Path, ids: tuple[str, ...] = ("a", "b", "c", "d"), *,
-                 name: str = "server.xml", host: str = "127.0.0.1", **settings: str) -> Path:
-    """A server.xml for a ring of `ids` on `host`, each on a free port; `settings` are
-    <session-replication> elements (underscores become dashes), on top of FAST."""
+                 name: str = "server.xml", host: str = "127.0.0.1", admin: bool = False,
+                 **settings: str) -> Path:
+    """A server.xml for a ring of `ids` on `host`, each on a free port (and a free admin port
+    with `admin`); `settings` are <session-replication> elements (underscores become dashes), on
+    top of FAST."""
+    def admin_http() -> str:
+        return f"<admin-http>{host}:{free_port()}</admin-http>" if admin else ""
+
     instances = "".join(
         f"""
     <instance>
       <host>{host}</host>
-      <session-replication><port>{free_port()}</port><instance-id>{i}</instance-id></session-replication>
+      <session-replication><port>{free_port()}</port><instance-id>{i}</instance-id>{admin_http()}</session-replication>
     </instance>""" for i in ids)
     merged = {**FAST, **{k.replace("_", "-"): v for k, v in settings.items()}}
     elements = "".join(f"\n      <{k}>{v}</{k}>" for k, v in merged.items())

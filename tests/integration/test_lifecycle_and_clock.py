@@ -96,9 +96,24 @@ def test_clock_skew_refuses_to_join_and_small_skew_joins(tmp_path: Path) -> None
 
 
 def test_metrics_endpoint_reports_the_ring(cluster4) -> None:  # noqa: ANN001 - fixture from conftest
-    """/metrics answers in Prometheus text format, with counts but never a session id."""
+    """/metrics answers on the admin address in Prometheus text format, with counts but never a
+    session id; the application's port keeps /readyz for balancers and has no /metrics."""
+    import urllib.error
     import urllib.request
 
-    with urllib.request.urlopen(cluster4.instances["a"].url + "/metrics", timeout=5) as r:
+    from ring.config import format_address
+    from ring.serverxml import load_server_xml
+
+    admin = load_server_xml(str(cluster4.config_path)).admin_address("a")
+    assert admin is not None
+    with urllib.request.urlopen(f"http://{format_address(*admin)}/metrics", timeout=5) as r:
         text = r.read().decode()
-    assert "ring_primaries" in text and "ring_peer_alive" in text and "ring_lease_valid" in text
+    assert "ring_sessions{" in text and "ring_peer_up{" in text and "ring_lease_valid" in text
+    assert "process_cpu_seconds_total" in text and "ring_build_info{" in text
+    with urllib.request.urlopen(cluster4.instances["a"].url + "/readyz", timeout=5) as r:
+        assert r.status == 200
+    try:
+        urllib.request.urlopen(cluster4.instances["a"].url + "/metrics", timeout=5)
+        raise AssertionError("/metrics must not be served on the application's port")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404

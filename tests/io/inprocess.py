@@ -32,8 +32,11 @@ class Recorder:
     def ring_event(self, effect: Effect) -> None:
         self.events.append(effect)
 
-    def outcome(self, effect: RequestOutcome) -> None:
+    def outcome(self, effect: RequestOutcome, op: str = "", seconds: float = 0.0) -> None:
         self.outcomes.append(effect)
+
+    def batch_sent(self, records: int) -> None:
+        pass
 
     def note(self, kind: str, **fields: object) -> None:
         self.notes.append(kind)

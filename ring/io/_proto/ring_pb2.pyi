@@ -240,7 +240,7 @@ class PeerState(_message.Message):
     def __init__(self, id: _Optional[str] = ..., state: _Optional[str] = ..., incarnation: _Optional[int] = ...) -> None: ...
 
 class StatusReply(_message.Message):
-    __slots__ = ("id", "address", "incarnation", "epoch", "successor", "primaries", "backups", "orphans", "resyncing", "peers", "unreplicated_writes")
+    __slots__ = ("id", "address", "incarnation", "epoch", "successor", "primaries", "backups", "orphans", "resyncing", "peers", "unreplicated_writes", "host")
     class BackupsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -266,6 +266,7 @@ class StatusReply(_message.Message):
     RESYNCING_FIELD_NUMBER: _ClassVar[int]
     PEERS_FIELD_NUMBER: _ClassVar[int]
     UNREPLICATED_WRITES_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
     id: str
     address: str
     incarnation: int
@@ -277,4 +278,23 @@ class StatusReply(_message.Message):
     resyncing: bool
     peers: _containers.RepeatedCompositeFieldContainer[PeerState]
     unreplicated_writes: int
-    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., incarnation: _Optional[int] = ..., epoch: _Optional[int] = ..., successor: _Optional[str] = ..., primaries: _Optional[int] = ..., backups: _Optional[_Mapping[str, int]] = ..., orphans: _Optional[_Mapping[str, int]] = ..., resyncing: _Optional[bool] = ..., peers: _Optional[_Iterable[_Union[PeerState, _Mapping]]] = ..., unreplicated_writes: _Optional[int] = ...) -> None: ...
+    host: HostInfo
+    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., incarnation: _Optional[int] = ..., epoch: _Optional[int] = ..., successor: _Optional[str] = ..., primaries: _Optional[int] = ..., backups: _Optional[_Mapping[str, int]] = ..., orphans: _Optional[_Mapping[str, int]] = ..., resyncing: _Optional[bool] = ..., peers: _Optional[_Iterable[_Union[PeerState, _Mapping]]] = ..., unreplicated_writes: _Optional[int] = ..., host: _Optional[_Union[HostInfo, _Mapping]] = ...) -> None: ...
+
+class HostInfo(_message.Message):
+    __slots__ = ("version", "uptime_seconds", "http_address", "admin_address", "ready", "lease_valid", "pending_writes")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    HTTP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ADMIN_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    LEASE_VALID_FIELD_NUMBER: _ClassVar[int]
+    PENDING_WRITES_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    uptime_seconds: float
+    http_address: str
+    admin_address: str
+    ready: bool
+    lease_valid: bool
+    pending_writes: int
+    def __init__(self, version: _Optional[str] = ..., uptime_seconds: _Optional[float] = ..., http_address: _Optional[str] = ..., admin_address: _Optional[str] = ..., ready: _Optional[bool] = ..., lease_valid: _Optional[bool] = ..., pending_writes: _Optional[int] = ...) -> None: ...
