@@ -48,7 +48,7 @@ def _arrow(a: tuple[float, float], b: tuple[float, float], resync: bool) -> str:
 def holdings(row: Row, ring_size: int) -> dict[str, int]:
     """What an alive instance holds, as the drawing labels it (P, B, O, U)."""
     primaries = row["primaries"] or 0
-    unredundant = primaries if row["successor"] is None and ring_size > 1 else 0
+    unredundant = row.get("unredundant") or (primaries if row["successor"] is None and ring_size > 1 else 0)
     return {"P": primaries, "B": sum(row["backups"].values()), "O": sum(row["orphans"].values()),
             "U": unredundant}
 
@@ -114,7 +114,7 @@ def _uptime(seconds: float | None) -> str:
 
 
 COLUMNS = ("instance", "state", "address", "http", "admin", "version", "uptime", "ready", "successor",
-           "primaries", "backups", "orphans", "resync", "pending")
+           "primaries", "backups", "orphans", "single", "resync", "pending")
 
 
 def table_cells(r: Row) -> list[str]:
@@ -132,7 +132,8 @@ def table_cells(r: Row) -> list[str]:
     return [r["id"], "alive" if alive else "unreachable", r["address"], r.get("http_address") or "-",
             r.get("admin_address") or "-", r.get("version") or "-", _uptime(r.get("uptime_seconds")), ready,
             r["successor"] or "-", str(r["primaries"]) if alive else "-", counts(r["backups"]),
-            counts(r["orphans"]), flag(r["resyncing"]) if alive else "-",
+            counts(r["orphans"]), "-" if r.get("unredundant") is None else str(r["unredundant"]),
+            flag(r["resyncing"]) if alive else "-",
             "-" if r.get("pending_writes") is None else str(r["pending_writes"])]
 
 

@@ -167,5 +167,5 @@ def status_to_pb(st: NodeStatus, address: str) -> pb.StatusReply:
     return pb.StatusReply(
         id=st.id, address=address, incarnation=st.incarnation, epoch=st.epoch,
         successor=st.successor or "", primaries=st.primaries, backups=st.backups, orphans=st.orphans,
-        resyncing=st.resyncing, unreplicated_writes=st.unreplicated_writes,
+        resyncing=st.resyncing, unreplicated_writes=st.unreplicated_writes, unredundant=st.unredundant,
         peers=[pb.PeerState(id=n, state=s, incarnation=i) for n, (s, i) in st.peers.items()])

@@ -32,7 +32,7 @@ from ring.io.security import channel_credentials
 def unreachable_row(name: str, address: str) -> dict[str, Any]:
     """The row of an instance that did not answer."""
     return {"id": name, "address": address, "state": "unreachable", "incarnation": None, "successor": None,
-            "primaries": None, "backups": {}, "orphans": {}, "resyncing": False}
+            "primaries": None, "backups": {}, "orphans": {}, "resyncing": False, "unredundant": None}
 
 
 def instance_status(name: str, address: str, credentials: grpc.ChannelCredentials | None,
@@ -49,6 +49,7 @@ def instance_status(name: str, address: str, credentials: grpc.ChannelCredential
             "primaries": reply.primaries, "backups": dict(sorted(reply.backups.items())),
             "orphans": dict(sorted(reply.orphans.items())), "resyncing": reply.resyncing,
             "epoch": reply.epoch, "unreplicated_writes": reply.unreplicated_writes,
+            "unredundant": reply.unredundant,
             "peers": {p.id: p.state for p in reply.peers}, **_host(reply)}
 
 
@@ -88,6 +89,9 @@ def problems(rows: list[dict[str, Any]]) -> list[str]:
     orphans = sum(n for r in alive for n in r["orphans"].values())
     if orphans:
         found.append(f"{orphans} session{'s' if orphans > 1 else ''} of dead owners held once (orphans)")
+    single = {r["id"]: r["unredundant"] for r in alive if r.get("unredundant")}
+    if single:
+        found.append("sessions without a second copy: " + ", ".join(f"{k} {v}" for k, v in single.items()))
     lonely = [r["id"] for r in alive if r["successor"] is None and r["primaries"] and len(rows) > 1]
     if lonely:
         found.append(f"no backup for the sessions of {', '.join(lonely)} (no live successor)")

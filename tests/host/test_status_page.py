@@ -11,7 +11,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from ring.host.admin import AdminServer, Snapshots
-from ring.host.statuspage import COLUMNS, page_html, panel_html, ring_svg, table_cells
+from ring.host.statuspage import COLUMNS, holdings, page_html, panel_html, ring_svg, table_cells
 from ring.io.statusclient import problems, unreachable_row
 from ring.serverxml import parse_server_xml
 
@@ -119,3 +119,10 @@ def test_admin_routes_over_http(tmp_path: Path) -> None:
         assert get("/panel")[0] == 200 and get("/nope")[0] == 404
     finally:
         admin.stop()
+
+
+def test_sessions_without_a_second_copy_are_named_per_instance_and_drawn() -> None:
+    rows = [{**alive("a", "b", primaries=3), "unredundant": 2}, alive("b", "a", primaries=1)]
+    assert "sessions without a second copy: a 2" in problems(rows)
+    assert table_cells(rows[0])[COLUMNS.index("single")] == "2"
+    assert holdings(rows[0], 2)["U"] == 2

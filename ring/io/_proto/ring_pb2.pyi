@@ -240,7 +240,7 @@ class PeerState(_message.Message):
     def __init__(self, id: _Optional[str] = ..., state: _Optional[str] = ..., incarnation: _Optional[int] = ...) -> None: ...
 
 class StatusReply(_message.Message):
-    __slots__ = ("id", "address", "incarnation", "epoch", "successor", "primaries", "backups", "orphans", "resyncing", "peers", "unreplicated_writes", "host")
+    __slots__ = ("id", "address", "incarnation", "epoch", "successor", "primaries", "backups", "orphans", "resyncing", "peers", "unreplicated_writes", "host", "unredundant")
     class BackupsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -267,6 +267,7 @@ class StatusReply(_message.Message):
     PEERS_FIELD_NUMBER: _ClassVar[int]
     UNREPLICATED_WRITES_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
+    UNREDUNDANT_FIELD_NUMBER: _ClassVar[int]
     id: str
     address: str
     incarnation: int
@@ -279,7 +280,8 @@ class StatusReply(_message.Message):
     peers: _containers.RepeatedCompositeFieldContainer[PeerState]
     unreplicated_writes: int
     host: HostInfo
-    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., incarnation: _Optional[int] = ..., epoch: _Optional[int] = ..., successor: _Optional[str] = ..., primaries: _Optional[int] = ..., backups: _Optional[_Mapping[str, int]] = ..., orphans: _Optional[_Mapping[str, int]] = ..., resyncing: _Optional[bool] = ..., peers: _Optional[_Iterable[_Union[PeerState, _Mapping]]] = ..., unreplicated_writes: _Optional[int] = ..., host: _Optional[_Union[HostInfo, _Mapping]] = ...) -> None: ...
+    unredundant: int
+    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., incarnation: _Optional[int] = ..., epoch: _Optional[int] = ..., successor: _Optional[str] = ..., primaries: _Optional[int] = ..., backups: _Optional[_Mapping[str, int]] = ..., orphans: _Optional[_Mapping[str, int]] = ..., resyncing: _Optional[bool] = ..., peers: _Optional[_Iterable[_Union[PeerState, _Mapping]]] = ..., unreplicated_writes: _Optional[int] = ..., host: _Optional[_Union[HostInfo, _Mapping]] = ..., unredundant: _Optional[int] = ...) -> None: ...
 
 class HostInfo(_message.Message):
     __slots__ = ("version", "uptime_seconds", "http_address", "admin_address", "ready", "lease_valid", "pending_writes")
