@@ -133,6 +133,8 @@ class ReplicationSettings:
     tls_cert_file: str | None = None  # required when encrypted: this instance's certificate
     tls_key_file: str | None = None  # required when encrypted: its private key
     tls_ca_file: str | None = None  # required when encrypted: the CA that signed every peer
+    local_socket: str | None = None  # no local socket unless asked: web workers of other servers use it
+    local_socket_mode: int = 0o660  # owner and group (the web server's) only; other users cannot connect
 
     def __post_init__(self) -> None:
         check_port(self.port)
@@ -207,6 +209,10 @@ class ReplicationSettings:
                         f"<{element}> is set but <encrypted> is false: set <encrypted>true</encrypted> "
                         f"to use TLS, or remove <{element}>"
                     )
+
+    def local_socket_for(self, instance_id: str) -> str | None:
+        """The local socket path of one instance ({id} in <local-socket> replaced by its id)."""
+        return None if self.local_socket is None else self.local_socket.replace("{id}", instance_id)
 
     def core_settings(self) -> CoreSettings:
         """The part of these settings the pure core needs, checked by the core's own rules."""

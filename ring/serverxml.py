@@ -64,6 +64,12 @@ def seconds(text: str) -> float:
     return value
 
 
+def octal_mode(text: str) -> int:
+    if not re.fullmatch(r"0?[0-7]{3}", text.strip()):
+        raise ValueError(f"must be octal permissions such as 0660, got {text!r}")
+    return int(text.strip(), 8)
+
+
 def nonempty(text: str) -> str:
     if not text:
         raise ValueError("must not be empty")
@@ -125,6 +131,8 @@ REPLICATION_ELEMENTS: tuple[Element, ...] = (
     _setting("tls-cert-file", nonempty, "PEM certificate of this instance (relative to server.xml)"),
     _setting("tls-key-file", nonempty, "PEM private key of that certificate (relative to server.xml)"),
     _setting("tls-ca-file", nonempty, "PEM CA certificate that signed every peer's (relative to server.xml)"),
+    _setting("local-socket", nonempty, "Unix socket for this host's web workers ({id}: the instance id)"),
+    _setting("local-socket-mode", octal_mode, "permissions of the local socket, octal (e.g. 0660)"),
 )
 
 _TLS_FIELDS = ("tls_cert_file", "tls_key_file", "tls_ca_file")
@@ -385,7 +393,7 @@ def _instance(node: _Node, cluster_port: int, path: str) -> InstanceSpec:
 def _replication(node: _Node | None, scope: _Node, path: str) -> ReplicationSettings:
     values = _values(node, CLUSTER_REPLICATION)
     base = os.path.dirname(os.path.abspath(path))
-    for name in _TLS_FIELDS:
+    for name in (*_TLS_FIELDS, "local_socket"):
         if name in values:
             values[name] = os.path.join(base, values[name])  # an absolute path stays as it is
     try:

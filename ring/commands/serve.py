@@ -1,4 +1,7 @@
-"""`ring serve --config FILE --local-host ID [--app MODULE:ATTR] [--http HOST:PORT]`: one instance.
+"""`ring serve --config FILE --local-host ID [--app MODULE:ATTR] [--http HOST:PORT] [--local-socket PATH]`.
+
+One instance. With a local socket (`<local-socket>` or --local-socket), web workers of other
+servers on this host (gunicorn, uvicorn) use it through ring.client, with or without --app.
 
 Start-up order: load and check the config (exit 2), the NTP check when servers are configured
 (exit 3), listen on the replication port, compare wall clocks with every reachable peer (exit 3
@@ -17,8 +20,9 @@ from ring.config import ClusterConfig
 from ring.errors import ConfigError
 from ring.host.http import HttpServer, import_app, session_app, with_health
 from ring.host.instance import Instance
+from ring.host.local import LocalServer
 from ring.host.startup import check_peer_clocks, wait_for_backup
-from ring.io.facade import EngineBackend
+from ring.io.facade import AsyncEngineBackend, EngineBackend
 from ring.io.metrics import registry_for, render
 from ring.serverxml import load_server_xml
 from ring.web.session import LOCAL_ONLY_ATTRIBUTES
@@ -35,6 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--app", help="WSGI application to host, MODULE:ATTR (default with --http: ring.demo:app)")
     p.add_argument("--http", help="HOST:PORT for the hosted application's HTTP server")
     p.add_argument("--threads", type=int, default=8, help="HTTP worker threads (default 8)")
+    p.add_argument("--local-socket", help="Unix socket for web workers on this host (ring.client); "
+                   "overrides <local-socket> in server.xml")
     p.add_argument("--event-log", help=argparse.SUPPRESS)  # JSON lines of ring events, for drills
     p.set_defaults(func=run)
 
@@ -72,21 +78,26 @@ def run(args: argparse.Namespace) -> int:
         v = check_ntp(list(r.ntp_servers), r.max_clock_skew)
         raise_if_refused(v)
         log.info("NTP check: %s", v.message)
-    return asyncio.run(_serve(config, me, app_spec, http, args.threads, args.event_log))
+    local = args.local_socket or r.local_socket_for(me)
+    return asyncio.run(_serve(config, me, app_spec, http, args.threads, args.event_log, local))
 
 
 async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tuple[str, int] | None,
-                 threads: int, event_log: str | None) -> int:
+                 threads: int, event_log: str | None, local_socket: str | None = None) -> int:
     instance = Instance(config, me, event_log=event_log)
     try:
         engine = await instance.listen()
     except OSError as exc:
         raise ConfigError(str(exc)) from exc
     server = None
+    local: LocalServer | None = None
     try:
         await check_peer_clocks(engine.transport, config, me)
         await wait_for_backup(engine.transport, config, me)
         instance.start()
+        if local_socket:
+            local = LocalServer(AsyncEngineBackend(engine), local_socket, config.replication.local_socket_mode)
+            await local.start()
         if app_spec and http:
             app = import_app(app_spec)
             registry = registry_for(instance.metrics_sources(ring_session_local_only_attributes=(
@@ -106,6 +117,8 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
         log.info("stopping")
         return 0
     finally:
+        if local is not None:
+            await local.stop()
         if server is not None:
             server.stop()
         await instance.stop()

@@ -70,13 +70,12 @@ class _Port:
     def replicate_on_read(self) -> bool:
         return self.engine.settings.replicate_on_read
 
-    def _stale(self, session_id: str, base_version: int) -> SessionStale | None:
-        """SessionStale when this instance's primary of session_id moved past base_version (loop only).
+    def _stale(self, session_id: str, base_version: int) -> SessionStale | SessionExists | None:
+        """SessionStale when this instance's primary of session_id moved past base_version,
+        SessionExists when a create (base 0) names it (loop only).
 
         Anything else (not held here, a tombstone) is left to the core, which refuses it itself.
         """
-        if base_version <= 0:
-            return None
         node = self.engine.node
         current = node.requests.writes.latest(session_id)
         if current is None:
@@ -86,6 +85,8 @@ class _Port:
             current = held.record
         if current.deleted or current.version == base_version:
             return None
+        if base_version == 0:
+            return SessionExists("a new session's id is already held")
         return SessionStale(f"base version {base_version}, newest {current.version}")
 
     def _served_here(self, session_id: str) -> LoadedSession | None:
