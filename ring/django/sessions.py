@@ -43,7 +43,9 @@ def ring_backend() -> SessionBackend:
     conf: dict[str, Any] = getattr(settings, "RING_SESSIONS", {}) or {}
     backend = conf.get("BACKEND")
     if backend is not None:
-        return import_string(backend)() if isinstance(backend, str) else backend
+        if isinstance(backend, str):
+            backend = import_string(backend)
+        return backend if hasattr(backend, "load") else backend()  # a backend, or a factory of them
     from ring.client import RingClient, default_socket
 
     key = (conf.get("SOCKET") or default_socket(), float(conf.get("TIMEOUT", 15)))

@@ -52,6 +52,9 @@ _WRITE_ERRORS: dict[FailureReason, type[Exception]] = {
     FailureReason.TOO_LARGE: SessionTooLarge,
     FailureReason.INVALIDATED: SessionInvalidated,
     FailureReason.ID_TAKEN: SessionExists,
+    # adopted by another instance since the request loaded it: a stale base (ring.web.merge
+    # reloads, which adopts it back, and re-applies the request's keys)
+    FailureReason.MOVED: SessionStale,
 }
 
 

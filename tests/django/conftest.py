@@ -51,9 +51,7 @@ if DJANGO_TESTS is not None:
 
 from django.conf import settings  # noqa: E402
 
-from ring.web.memory import MemoryBackend  # noqa: E402
-
-SHARED_BACKEND = MemoryBackend("a", ["a", "b", "c"])  # one in-memory cluster for the whole suite
+from django_backends import BACKENDS  # noqa: E402
 
 if not settings.configured:
     settings.configure(
@@ -62,7 +60,7 @@ if not settings.configured:
                         *(["sessions_tests"] if DJANGO_TESTS is not None else [])],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
         SESSION_ENGINE="ring.django.sessions",
-        RING_SESSIONS={"BACKEND": SHARED_BACKEND},
+        RING_SESSIONS={"BACKEND": BACKENDS},
         USE_TZ=True,
     )
     django.setup()

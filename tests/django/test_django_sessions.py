@@ -7,7 +7,11 @@ mixin: nothing.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+from django_backends import BACKENDS
 
 from ring.django.sessions import SessionStore
 
@@ -23,6 +27,30 @@ if SessionTestsMixin is not None:
 
     class RingSessionTests(SessionTestsMixin, SimpleTestCase):  # type: ignore[misc,valid-type]
         backend = SessionStore
+
+    @pytest.mark.integration
+    class RingOf3SessionTests(SessionTestsMixin, SimpleTestCase):  # type: ignore[misc,valid-type]
+        """The same suite against 3 real `ring serve` daemons; each SessionStore uses the next
+        instance's socket, so a test's stores adopt its session back and forth across the ring."""
+
+        backend = SessionStore
+
+        @classmethod
+        def setUpClass(cls) -> None:
+            sys.path.insert(0, str(Path(__file__).parent.parent / "client"))
+            from daemons import Ring
+
+            from ring.client import RingClient
+
+            cls.ring = Ring(("a", "b", "c")).__enter__()
+            BACKENDS.clients = [RingClient(cls.ring.socket(i)) for i in ("a", "b", "c")]
+            super().setUpClass()
+
+        @classmethod
+        def tearDownClass(cls) -> None:
+            super().tearDownClass()
+            BACKENDS.clients = []
+            cls.ring.close()
 else:
 
     def test_django_suite_unavailable() -> None:
