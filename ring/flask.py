@@ -61,6 +61,7 @@ class RingFlaskSession(Session, SessionMixin):
     loaded: LoadedSession | None = None
     hint: Locator | None = None
     sent_cookie = False
+    unavailable = False  # the ring could not be reached: the request is answered 503
 
     @property
     def sid(self) -> str:
@@ -140,7 +141,13 @@ class RingSessionInterface(SessionInterface):
         if self.locator_cookie:
             hint = locator_codec.decode(request.cookies.get(self.locator_cookie), self.locator_key, self.members)
         sid = self._sid_from(app, raw)
-        loaded = self.backend.load(sid, hint) if sid is not None else None  # errors: Flask answers 500
+        try:
+            loaded = self.backend.load(sid, hint) if sid is not None else None
+        except _UNAVAILABLE as exc:
+            log.warning("session load failed (%s): answering 503", type(exc).__name__)
+            session = self.session_class(sid or "", is_new=False)
+            session.unavailable = True  # _refuse_unavailable answers before the view runs
+            return session
         session: RingFlaskSession | None = None
         if loaded is not None:
             try:
@@ -164,7 +171,7 @@ class RingSessionInterface(SessionInterface):
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         assert isinstance(session, RingFlaskSession)
-        if response.status_code >= 500:
+        if session.unavailable or response.status_code >= 500:
             return  # the request failed half-way: save nothing (as Django)
         try:
             self._save(app, session, response)
@@ -253,3 +260,12 @@ class RingSession:
             members=frozenset(members),
         )
         app.extensions["ring"] = self
+        app.before_request(_refuse_unavailable)
+
+
+def _refuse_unavailable() -> Any:
+    from flask import session
+
+    if getattr(session, "unavailable", False):
+        return "session temporarily unavailable; retry the request\n", 503, {"Retry-After": "1"}
+    return None

@@ -164,6 +164,23 @@ def test_an_unavailable_ring_answers_503_with_retry_after() -> None:
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
 
 
+def test_a_ring_that_cannot_be_reached_at_load_answers_503_before_the_view() -> None:
+    from ring.errors import TransportError
+
+    calls: list[str] = []
+
+    class Gone(MemoryBackend):
+        def load(self, *args: Any, **kwargs: Any) -> Any:
+            raise TransportError("cannot reach the ring instance")
+
+    app = make_app(Gone())
+    client = app.test_client()
+    client.set_cookie("session", MemoryBackend().new_session_id())
+    app.before_request_funcs.setdefault(None, []).append(lambda: calls.append("view") and None)
+    response = client.get("/whoami")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1" and calls == []
+
+
 def test_concurrent_requests_on_different_keys_both_survive() -> None:
     backend = MemoryBackend()
     app = make_app(backend)
