@@ -134,7 +134,7 @@ class ReplicationSettings:
     tls_key_file: str | None = None  # required when encrypted: its private key
     tls_ca_file: str | None = None  # required when encrypted: the CA that signed every peer
     local_socket: str | None = None  # no local socket unless asked: web workers of other servers use it
-    local_socket_mode: int = 0o660  # owner and group (the web server's) only; other users cannot connect
+    local_socket_mode: str = "0660"  # owner and group (the web server's) only; other users cannot connect
 
     def __post_init__(self) -> None:
         check_port(self.port)
@@ -209,6 +209,10 @@ class ReplicationSettings:
                         f"<{element}> is set but <encrypted> is false: set <encrypted>true</encrypted> "
                         f"to use TLS, or remove <{element}>"
                     )
+
+    @property
+    def local_socket_permissions(self) -> int:
+        return int(self.local_socket_mode, 8)
 
     def local_socket_for(self, instance_id: str) -> str | None:
         """The local socket path of one instance ({id} in <local-socket> replaced by its id)."""

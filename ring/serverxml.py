@@ -64,10 +64,10 @@ def seconds(text: str) -> float:
     return value
 
 
-def octal_mode(text: str) -> int:
+def octal_mode(text: str) -> str:
     if not re.fullmatch(r"0?[0-7]{3}", text.strip()):
         raise ValueError(f"must be octal permissions such as 0660, got {text!r}")
-    return int(text.strip(), 8)
+    return "0" + text.strip()[-3:]
 
 
 def nonempty(text: str) -> str:

@@ -96,7 +96,8 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
         await wait_for_backup(engine.transport, config, me)
         instance.start()
         if local_socket:
-            local = LocalServer(AsyncEngineBackend(engine), local_socket, config.replication.local_socket_mode)
+            local = LocalServer(AsyncEngineBackend(engine), local_socket,
+                                config.replication.local_socket_permissions)
             await local.start()
         if app_spec and http:
             app = import_app(app_spec)
