@@ -69,8 +69,11 @@ class SaveResult:
 class SessionBackend(Protocol):
     """The synchronous form, for WSGI worker threads."""
 
-    instance_id: str
-    max_session_size: int
+    @property
+    def instance_id(self) -> str: ...  # an attribute or a property (a client asks its instance)
+
+    @property
+    def max_session_size(self) -> int: ...
 
     def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None:
         """The session, adopted here if another instance held it.
@@ -115,8 +118,11 @@ class SessionBackend(Protocol):
 class AsyncSessionBackend(Protocol):
     """The asyncio form: the same operations, awaited on the loop that runs the backend."""
 
-    instance_id: str
-    max_session_size: int
+    @property
+    def instance_id(self) -> str: ...
+
+    @property
+    def max_session_size(self) -> int: ...
 
     async def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None: ...
 

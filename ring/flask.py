@@ -145,9 +145,9 @@ class RingSessionInterface(SessionInterface):
             loaded = self.backend.load(sid, hint) if sid is not None else None
         except _UNAVAILABLE as exc:
             log.warning("session load failed (%s): answering 503", type(exc).__name__)
-            session = self.session_class(sid or "", is_new=False)
-            session.unavailable = True  # _refuse_unavailable answers before the view runs
-            return session
+            refused = self.session_class(sid or "", is_new=False)
+            refused.unavailable = True  # _refuse_unavailable answers before the view runs
+            return refused
         session: RingFlaskSession | None = None
         if loaded is not None:
             try:
@@ -245,7 +245,7 @@ class RingSession:
 
     def init_app(self, app: Flask) -> None:
         config = app.config
-        backend = self.backend or config.get("RING_BACKEND")
+        backend: SessionBackend | None = self.backend or config.get("RING_BACKEND")
         if backend is None:
             from ring.client import local_client  # connects lazily, per process: safe before a fork
 

@@ -25,12 +25,12 @@ from collections.abc import Callable
 from ring.backend import LoadedSession, Locator, SaveResult
 from ring.core import (
     FailureReason,
-    Role,
     Input,
     Loaded,
     LoadFailed,
     LoadRequested,
     RequestOutcome,
+    Role,
     WriteCommitted,
     WriteFailed,
     WriteRequested,

@@ -50,7 +50,6 @@ if DJANGO_TESTS is not None:
     sys.path.insert(0, str(DJANGO_TESTS))
 
 from django.conf import settings  # noqa: E402
-
 from django_backends import BACKENDS  # noqa: E402
 
 if not settings.configured:
