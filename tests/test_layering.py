@@ -91,7 +91,7 @@ def client_violations(graph: dict[str, set[str]]) -> list[str]:
 def adapter_violations(graph: dict[str, set[str]]) -> list[str]:
     engine = ("ring.core", "ring.io", "ring.host", "ring.commands", "ring.drill", "ring.cli")
     return [f"{m} imports {i}" for m, deps in graph.items() if m.startswith(("ring.flask", "ring.django"))
-            for i in deps if i.startswith(engine)]
+            for i in deps if any(i == e or i.startswith(e + ".") for e in engine)]
 
 
 def command_violations(graph: dict[str, set[str]]) -> list[str]:
