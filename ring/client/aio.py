@@ -147,6 +147,9 @@ class AsyncRingClient:
         if self._pid != os.getpid():  # inherited across a fork: none of these are ours
             self._conns, self._locks, self._info, self._pid = {}, {}, None, os.getpid()
         loop = asyncio.get_running_loop()
+        for gone in [other for other in self._conns if other.is_closed()]:  # loops of finished runs
+            del self._conns[gone]
+            self._locks.pop(gone, None)
         conn = self._conns.get(loop)
         if conn is not None and not conn.closed:
             return conn

@@ -50,7 +50,7 @@ if DJANGO_TESTS is not None:
     sys.path.insert(0, str(DJANGO_TESTS))
 
 from django.conf import settings  # noqa: E402
-from django_backends import BACKENDS  # noqa: E402
+from django_backends import BACKENDS, async_twin  # noqa: E402
 
 if not settings.configured:
     settings.configure(
@@ -59,7 +59,7 @@ if not settings.configured:
                         *(["sessions_tests"] if DJANGO_TESTS is not None else [])],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
         SESSION_ENGINE="ring.django.sessions",
-        RING_SESSIONS={"BACKEND": BACKENDS},
+        RING_SESSIONS={"BACKEND": BACKENDS, "ASYNC_BACKEND": async_twin},
         USE_TZ=True,
     )
     django.setup()

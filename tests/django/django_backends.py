@@ -22,3 +22,10 @@ class Backends:
 
 
 BACKENDS = Backends()
+
+
+def async_twin(sync: object) -> object:
+    """The AsyncRingClient of the same socket for a RingClient (None: the default, a thread)."""
+    from ring.client import AsyncRingClient, RingClient
+
+    return AsyncRingClient(sync.socket_path) if isinstance(sync, RingClient) else None
