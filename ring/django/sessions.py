@@ -31,7 +31,14 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.utils.module_loading import import_string
 
-from ring.backend import AsyncSessionBackend, LoadedSession, Locator, SaveResult, SessionBackend, is_session_id
+from ring.backend import (
+    AsyncSessionBackend,
+    LoadedSession,
+    Locator,
+    SaveResult,
+    SessionBackend,
+    is_session_id,
+)
 from ring.errors import SessionExists, SessionInvalidated
 from ring.web import merge
 
