@@ -4,8 +4,8 @@ One connection per event loop and process, opened at the first call on that loop
 tasks are pipelined on it (answers carry the request id, a reader task hands each to its caller).
 When the connection breaks, every waiting call fails, the next call opens a new connection, and a
 call that failed on a connection that had worked before is tried once more on a fresh one (as
-RingClient). The instance's attributes (instance_id, ...) are asked once per process over a short
-blocking connection, the first time they are read.
+RingClient). The instance's attributes (instance_id, ...) are asked on each new connection; read
+before any call, they are asked once over a short blocking connection.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from ring.backend import LoadedSession, Locator, SaveResult
 from ring.client import wire
-from ring.client.sync import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, InstanceInfo, fetch_info
+from ring.client.sync import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, InstanceInfo, fetch_info, info_from
 from ring.errors import ProtocolError, RingError, SessionUnavailable, TransportError
 
 
@@ -165,7 +165,14 @@ class AsyncRingClient:
                         f"cannot reach the ring instance on {self.socket_path}: "
                         f"{getattr(exc, 'strerror', None) or exc or 'timed out'}; "
                         "is `ring serve` running with this <local-socket>?") from None
-                conn = self._conns[loop] = AsyncConnection(reader, writer)
+                conn = AsyncConnection(reader, writer)
+                try:  # the instance's attributes, without blocking the loop later
+                    self._info = info_from(await conn.call("hello", [], self.timeout))
+                except _Broken as exc:
+                    conn.close()
+                    raise TransportError(f"the ring instance on {self.socket_path} closed the connection: "
+                                         f"{exc}") from None
+                self._conns[loop] = conn
             return conn
 
     async def _call(self, op: str, args: list[Any]) -> Any:
@@ -175,7 +182,6 @@ class AsyncRingClient:
             try:
                 return await conn.call(op, args, self.timeout)
             except _Broken as exc:
-                self._info = None
                 if not retry:
                     raise TransportError(f"lost the connection to the ring instance on {self.socket_path}: "
                                          f"{exc}") from None

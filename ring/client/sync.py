@@ -98,6 +98,11 @@ def fetch_info(path: str, connect_timeout: float, timeout: float) -> InstanceInf
         raise TransportError(f"the ring instance on {path} closed the connection: {exc}") from None
     finally:
         conn.close()
+    return info_from(value)
+
+
+def info_from(value: Any) -> InstanceInfo:
+    """The hello answer's fields; ProtocolError when the instance speaks another version."""
     try:
         instance_id, max_size, on_read, version = value
     except (TypeError, ValueError):
