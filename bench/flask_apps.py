@@ -21,8 +21,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from bench.procs import Procs, RedisServer, write_server_xml
+from bench.procs import Procs, RedisServer, cpu_of, write_server_xml
 from ring.drill.cluster import free_port, poll
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,10 +71,16 @@ def drive(port: int, users: int, seconds: float) -> tuple[float, list[float], in
     return len(flat) / elapsed, flat, sum(errors)
 
 
-def gunicorn(procs: Procs, name: str, app: str, env: dict[str, str]) -> int:
+def worker_pids(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return [master, *(int(p) for p in children.read_text().split())] if children.exists() else [master]
+
+
+def gunicorn(procs: Procs, name: str, app: str, env: dict[str, str]) -> tuple[int, int]:
     port = free_port()
     os.environ.update(env)
-    procs.spawn(name, [sys.executable, "-m", "gunicorn", "-w", "4", "--preload", "-b", f"127.0.0.1:{port}", app])
+    proc = procs.spawn(name, [sys.executable, "-m", "gunicorn", "-w", "4", "--preload", "-b", f"127.0.0.1:{port}",
+                              app])
 
     def up() -> bool:
         try:
@@ -83,7 +90,16 @@ def gunicorn(procs: Procs, name: str, app: str, env: dict[str, str]) -> int:
 
     if not poll(up, 30):
         raise RuntimeError(f"{name} did not start; see {procs.logdir / (name + '.log')}")
-    return port
+    return port, proc.pid
+
+
+def measured(port: int, users: int, seconds: float, groups: dict[str, list[int]]) -> tuple[Any, str]:
+    """drive() plus the CPU seconds each group of processes spent per 1000 requests."""
+    before = {k: cpu_of(v) for k, v in groups.items()}
+    rps, us, errors = drive(port, users, seconds)
+    n = len(us) / 1000
+    cpu = ", ".join(f"{k} {(cpu_of(v) - before[k]) / n:.2f}" for k, v in groups.items())
+    return (rps, us, errors), f"CPU s per 1000 requests: {cpu}"
 
 
 def row(name: str, rps: float, us: list[float], errors: int) -> tuple[float, float]:
@@ -112,15 +128,21 @@ def main() -> None:
         redis_server.wait_ready(procs.logdir)
         os.chdir(REPO)
         print(f"Flask + gunicorn -w 4, {args.users} users, {args.seconds:g} s each (POST /incr: read + write)")
-        ring_port = gunicorn(procs, "gunicorn-ring", "examples.flask_app.app:app",
-                             {"RING_SOCKET": str(work / "a.sock")})
+        pids = {name: proc.pid for name, proc in procs.children.values()}
+        ring_port, ring_master = gunicorn(procs, "gunicorn-ring", "examples.flask_app.app:app",
+                                          {"RING_SOCKET": str(work / "a.sock")})
         drive(ring_port, args.users, 1.0)  # warm-up: workers connected, successor link up
-        ring_row = row("ring (local socket, replicated to b)", *drive(ring_port, args.users, args.seconds))
-        redis_port = gunicorn(procs, "gunicorn-redis", "bench.flask_session_app:app",
-                              {"BENCH_REDIS_PORT": str(redis_server.port)})
+        result, cpu = measured(ring_port, args.users, args.seconds, {
+            "gunicorn": worker_pids(ring_master), "ring a": [pids["ring-a"]], "ring b": [pids["ring-b"]]})
+        ring_row = row("ring (local socket, replicated to b)", *result)
+        print(f"    {cpu}")
+        redis_port, redis_master = gunicorn(procs, "gunicorn-redis", "bench.flask_session_app:app",
+                                            {"BENCH_REDIS_PORT": str(redis_server.port)})
         drive(redis_port, args.users, 1.0)
-        redis_row = row(f"Flask-Session 0.8 + Redis {redis_server.version()}",
-                        *drive(redis_port, args.users, args.seconds))
+        result, cpu = measured(redis_port, args.users, args.seconds, {
+            "gunicorn": worker_pids(redis_master), "redis": [redis_server.pid]})
+        redis_row = row(f"Flask-Session 0.8 + Redis {redis_server.version()}", *result)
+        print(f"    {cpu}")
         print(f"  ring / Redis: requests/s {ring_row[0] / redis_row[0]:.2f}x (target >= 1.0), "
               f"p50 {ring_row[1] / redis_row[1]:.2f}x (target <= 1.2)")
     finally:
