@@ -256,3 +256,25 @@ def test_a_stale_socket_file_is_replaced_and_gets_its_mode(host: Host) -> None:
     host.start()
     assert oct(os.stat(host.path).st_mode & 0o777) == "0o600"
     assert RingClient(host.path).instance_id == "a"
+
+
+def test_any_wsgi_app_uses_the_client_through_ring_session_middleware(host: Host) -> None:
+    from ring.web.wsgi import SessionMiddleware
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        session = environ["ring.session"]
+        session["n"] = session.get("n", 0) + 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(session["n"]).encode()]
+
+    wsgi = SessionMiddleware(app, RingClient(host.path), members=["a", "b"])
+    cookie = ""
+    bodies = []
+    for _ in range(3):
+        headers: list[tuple[str, str]] = []
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_COOKIE": cookie}
+        body = b"".join(wsgi(environ, lambda status, h, exc=None: headers.extend(h)))
+        bodies.append(body)
+        sent = [v.split(";", 1)[0] for k, v in headers if k == "Set-Cookie"]
+        cookie = "; ".join(sent) or cookie
+    assert bodies == [b"1", b"2", b"3"]
