@@ -273,7 +273,7 @@ def test_any_wsgi_app_uses_the_client_through_ring_session_middleware(host: Host
     for _ in range(3):
         headers: list[tuple[str, str]] = []
         environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_COOKIE": cookie}
-        body = b"".join(wsgi(environ, lambda status, h, exc=None: headers.extend(h)))
+        body = b"".join(wsgi(environ, lambda status, h, exc=None, out=headers: out.extend(h)))
         bodies.append(body)
         sent = [v.split(";", 1)[0] for k, v in headers if k == "Set-Cookie"]
         cookie = "; ".join(sent) or cookie
