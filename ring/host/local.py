@@ -34,6 +34,8 @@ class LocalServer:
         self.max_frame = backend.max_session_size + wire.MAX_FRAME_OVERHEAD
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._requests: set[asyncio.Task[None]] = set()  # outlive their connection: a write in flight
+        # completes (its worker was told it is indeterminate); stop() cancels them
 
     async def start(self) -> None:
         _clear_stale(self.path)
@@ -48,9 +50,9 @@ class LocalServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            for task in list(self._connections):
+            for task in [*self._connections, *self._requests]:
                 task.cancel()
-            await asyncio.gather(*self._connections, return_exceptions=True)
+            await asyncio.gather(*self._connections, *self._requests, return_exceptions=True)
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
             self._server = None
@@ -59,7 +61,6 @@ class LocalServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
-        serving: set[asyncio.Task[None]] = set()
         try:
             while True:
                 header = await reader.readexactly(wire.HEADER.size)
@@ -69,15 +70,13 @@ class LocalServer:
                     return
                 message = wire.decode(await reader.readexactly(size))
                 request = asyncio.get_running_loop().create_task(self._serve(message, writer))
-                serving.add(request)
-                request.add_done_callback(serving.discard)
+                self._requests.add(request)
+                request.add_done_callback(self._requests.discard)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the worker went away
         except ProtocolError as exc:
             log.warning("local socket: %s; closing the connection", exc)
         finally:
-            for request in serving:
-                request.cancel()
             self._connections.discard(task)
             writer.close()
 
