@@ -53,6 +53,7 @@ __all__ = ["RingFlaskSession", "RingSession", "RingSessionInterface"]
 log = logging.getLogger("ring.flask")
 
 _UNAVAILABLE = (SessionUnavailable, ReplicationError, TransportError)
+_UNAVAILABLE_KEY = "ring.unavailable"  # in the WSGI environ: the session could not be loaded
 
 
 class RingFlaskSession(Session, SessionMixin):
@@ -146,7 +147,8 @@ class RingSessionInterface(SessionInterface):
         except _UNAVAILABLE as exc:
             log.warning("session load failed (%s): answering 503", type(exc).__name__)
             refused = self.session_class(sid or "", is_new=False)
-            refused.unavailable = True  # _refuse_unavailable answers before the view runs
+            refused.unavailable = True
+            request.environ[_UNAVAILABLE_KEY] = True  # _refuse_unavailable answers before the view runs
             return refused
         session: RingFlaskSession | None = None
         if loaded is not None:
@@ -219,7 +221,10 @@ class RingSessionInterface(SessionInterface):
             elif session.sent_cookie:
                 self._delete(app, response, name)  # names a session the ring does not hold
             return
-        refresh = self.should_set_cookie(app, session)
+        # Flask's should_set_cookie, without reading session.permanent (that would count as an
+        # access, and make every request, even one that never used the session, write it)
+        refresh = session.modified or (bool(dict.get(session, "_permanent")) and session.accessed
+                                       and bool(app.config["SESSION_REFRESH_EACH_REQUEST"]))
         where = loaded.locator
         if session.modified or (session.accessed and (refresh or self.backend.replicate_on_read())):
             change = merge.delta(_decode(loaded.data), contents, session.assigned)
@@ -264,8 +269,8 @@ class RingSession:
 
 
 def _refuse_unavailable() -> Any:
-    from flask import session
+    from flask import request  # not flask.session: reading it counts as an access in Flask 3.1
 
-    if getattr(session, "unavailable", False):
+    if request.environ.get(_UNAVAILABLE_KEY):
         return "session temporarily unavailable; retry the request\n", 503, {"Retry-After": "1"}
     return None

@@ -93,6 +93,26 @@ def test_session_permanent_false_gives_a_browser_session_cookie() -> None:
     assert "Expires=" not in response.headers["Set-Cookie"]
 
 
+def test_a_request_that_does_not_use_the_session_writes_nothing() -> None:
+    saves: list[int] = []
+
+    class Counting(MemoryBackend):
+        def save(self, *args: Any, **kwargs: Any) -> Any:
+            saves.append(1)
+            return super().save(*args, **kwargs)
+
+    app = make_app(Counting())
+
+    @app.get("/static-ish")
+    def plain() -> Any:
+        return "hello"
+
+    client = app.test_client()
+    client.post("/set/a/1")
+    response = client.get("/static-ish")
+    assert len(saves) == 1 and "Set-Cookie" not in response.headers and "Cookie" not in response.vary
+
+
 def test_flask_types_round_trip_through_tagged_json() -> None:
     backend = MemoryBackend()
     client = make_app(backend).test_client()
