@@ -33,15 +33,15 @@ class LocalServer:
         self.mode = mode
         self.max_frame = backend.max_session_size + wire.MAX_FRAME_OVERHEAD
         self._server: asyncio.AbstractServer | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: set[_Connection] = set()
         self._requests: set[asyncio.Task[None]] = set()  # outlive their connection: a write in flight
         # completes (its worker was told it is indeterminate); stop() cancels them
 
     async def start(self) -> None:
         _clear_stale(self.path)
+        loop = asyncio.get_running_loop()
         try:
-            self._server = await asyncio.start_unix_server(self._connection, self.path,
-                                                           limit=self.max_frame + wire.HEADER.size)
+            self._server = await loop.create_unix_server(lambda: _Connection(self), self.path)
         except OSError as exc:
             raise ConfigError(f"cannot listen on the local socket {self.path}: {exc.strerror or exc}") from None
         os.chmod(self.path, self.mode)
@@ -50,41 +50,25 @@ class LocalServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            for task in [*self._connections, *self._requests]:
+            for conn in list(self._connections):
+                conn.close()
+            for task in self._requests:
                 task.cancel()
-            await asyncio.gather(*self._connections, *self._requests, return_exceptions=True)
+            await asyncio.gather(*self._requests, return_exceptions=True)
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
             self._server = None
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            while True:
-                header = await reader.readexactly(wire.HEADER.size)
-                size = wire.HEADER.unpack(header)[0]
-                if size > self.max_frame:
-                    log.warning("local socket: a %d-byte frame is over the limit; closing the connection", size)
-                    return
-                message = wire.decode(await reader.readexactly(size))
-                request = asyncio.get_running_loop().create_task(self._serve(message, writer))
-                self._requests.add(request)
-                request.add_done_callback(self._requests.discard)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the worker went away
-        except ProtocolError as exc:
-            log.warning("local socket: %s; closing the connection", exc)
-        finally:
-            self._connections.discard(task)
-            writer.close()
+    def _received(self, message: Any, conn: _Connection) -> None:
+        request = asyncio.get_running_loop().create_task(self._serve(message, conn))
+        self._requests.add(request)
+        request.add_done_callback(self._requests.discard)
 
-    async def _serve(self, message: Any, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, message: Any, conn: _Connection) -> None:
         if not (isinstance(message, list) and len(message) == 3 and isinstance(message[0], int)
                 and message[1] in wire.OPERATIONS and isinstance(message[2], list)):
             rid = message[0] if isinstance(message, list) and message and isinstance(message[0], int) else 0
-            writer.write(wire.frame([rid, False, ["ProtocolError", "malformed request"]]))
+            conn.write(wire.frame([rid, False, ["ProtocolError", "malformed request"]]))
             return
         rid, op, args = message
         try:
@@ -97,8 +81,7 @@ class LocalServer:
         except Exception:
             log.exception("local socket: %s failed", op)
             out = wire.frame([rid, False, ["ProtocolError", f"{op} failed inside the instance; see its log"]])
-        if not writer.is_closing():
-            writer.write(out)
+        conn.write(out)
 
     async def _operation(self, op: str, args: list[Any]) -> Any:
         b = self.backend
@@ -127,6 +110,57 @@ class LocalServer:
             await b.save(session_id, loaded.version, loaded.data, touch_only=True)
             return True
         raise ValueError(f"unknown operation {op!r}")
+
+
+class _Connection(asyncio.Protocol):
+    """One worker's connection: frames in, each request served as a task, answers as they complete.
+
+    A protocol rather than streams: no reader coroutine and no awaits per frame (measured with
+    bench/local_hop.py's instant backend: about a tenth less CPU per request than streams).
+    """
+
+    def __init__(self, server: LocalServer) -> None:
+        self.server = server
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.server._connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server._connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        header = wire.HEADER.size
+        while len(buffer) >= header:
+            size = wire.HEADER.unpack_from(buffer)[0]
+            if size > self.server.max_frame:
+                log.warning("local socket: a %d-byte frame is over the limit; closing the connection", size)
+                self.close()
+                return
+            if len(buffer) < header + size:
+                return
+            body = bytes(buffer[header:header + size])
+            del buffer[:header + size]
+            try:
+                message = wire.decode(body)
+            except ProtocolError as exc:
+                log.warning("local socket: %s; closing the connection", exc)
+                self.close()
+                return
+            self.server._received(message, self)
+
+    def write(self, out: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(out)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 def _session_id(args: list[Any]) -> str:
