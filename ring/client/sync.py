@@ -45,6 +45,7 @@ class Connection:
         self.timeout = timeout
         self.used = False
         self._next_id = 0
+        self._buffer = bytearray()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(connect_timeout)
         try:
@@ -63,8 +64,7 @@ class Connection:
         rid = self._next_id
         try:
             self.sock.sendall(wire.frame([rid, op, args]))
-            header = self._read(wire.HEADER.size)
-            message = wire.decode(self._read(wire.HEADER.unpack(header)[0]))
+            message = wire.decode(self._read_frame())
         except TimeoutError:
             raise SessionUnavailable(f"the ring instance did not answer within {self.timeout:g} s") from None
         except OSError as exc:
@@ -72,15 +72,19 @@ class Connection:
         self.used = True
         return wire.answer(message, rid)[1]
 
-    def _read(self, n: int) -> bytes:
-        chunks = []
-        while n:
-            chunk = self.sock.recv(min(n, 1 << 20))
+    def _read_frame(self) -> bytes:
+        """One answer's body; usually a single recv (header and body arrive together)."""
+        buffer = self._buffer
+        header = wire.HEADER.size
+        while len(buffer) < header or len(buffer) < header + wire.HEADER.unpack_from(buffer)[0]:
+            chunk = self.sock.recv(1 << 16)
             if not chunk:
                 raise _Broken("the instance closed the connection")
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
+            buffer += chunk
+        end = header + wire.HEADER.unpack_from(buffer)[0]
+        body = bytes(buffer[header:end])
+        del buffer[:end]
+        return body
 
     def close(self) -> None:
         try:

@@ -63,9 +63,9 @@ class AsyncMemory:
 class Host:
     """A LocalServer on its own loop thread."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, max_session_size: int = 4096) -> None:
         self.path = path
-        self.backend = AsyncMemory(MemoryBackend("a", ["a", "b"], max_session_size=4096))
+        self.backend = AsyncMemory(MemoryBackend("a", ["a", "b"], max_session_size=max_session_size))
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -278,3 +278,16 @@ def test_any_wsgi_app_uses_the_client_through_ring_session_middleware(host: Host
         sent = [v.split(";", 1)[0] for k, v in headers if k == "Set-Cookie"]
         cookie = "; ".join(sent) or cookie
     assert bodies == [b"1", b"2", b"3"]
+
+
+def test_a_large_session_crosses_in_several_reads(short_dir: Path) -> None:
+    big = Host(str(short_dir / "big.sock"), max_session_size=4 << 20)
+    try:
+        c = RingClient(big.path)
+        sid = c.new_session_id()
+        data = os.urandom(3 << 20)
+        c.save(sid, 0, data)
+        loaded = c.load(sid, None)
+        assert loaded is not None and loaded.data == data
+    finally:
+        big.close()
