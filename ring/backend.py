@@ -13,6 +13,8 @@ Errors, all from ring.errors (the middleware maps them to HTTP):
     save        SessionTooLarge          data over max_session_size                     500
                 SessionInvalidated       a concurrent request logged the session out    409
                 SessionExists            base_version 0 for an id the ring already has  409
+                SessionStale             base_version is no longer the newest version:  merge
+                                         nothing written; reload, re-apply, save again
                 SessionUnavailable,      the write is indeterminate: it may or may not  503
                 ReplicationError         have been applied (the client retries)
     invalidate  SessionUnavailable, ReplicationError                                    503
@@ -67,8 +69,11 @@ class SaveResult:
 class SessionBackend(Protocol):
     """The synchronous form, for WSGI worker threads."""
 
-    instance_id: str
-    max_session_size: int
+    @property
+    def instance_id(self) -> str: ...  # an attribute or a property (a client asks its instance)
+
+    @property
+    def max_session_size(self) -> int: ...
 
     def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None:
         """The session, adopted here if another instance held it.
@@ -87,8 +92,12 @@ class SessionBackend(Protocol):
 
         base_version is the version the request loaded, 0 for a new session. touch_only: data is
         byte-for-byte what was loaded; only the last access changes.
-        Raises SessionTooLarge, SessionInvalidated, SessionExists, SessionUnavailable,
-        ReplicationError.
+        A save that is not touch_only with base_version > 0 is conditional: when the session's
+        newest version is no longer base_version (a concurrent request saved it), nothing is
+        written and SessionStale is raised (ring.web.merge then merges per key). A backend may be
+        last-writer-wins instead (never raise it); the middleware works with both.
+        Raises SessionTooLarge, SessionInvalidated, SessionExists, SessionStale,
+        SessionUnavailable, ReplicationError.
         """
         ...
 
@@ -109,8 +118,11 @@ class SessionBackend(Protocol):
 class AsyncSessionBackend(Protocol):
     """The asyncio form: the same operations, awaited on the loop that runs the backend."""
 
-    instance_id: str
-    max_session_size: int
+    @property
+    def instance_id(self) -> str: ...
+
+    @property
+    def max_session_size(self) -> int: ...
 
     async def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None: ...
 

@@ -150,6 +150,8 @@ class ReplicationSettings:
     # operators: off unless asked (two instances on one host cannot share an admin port)
     admin_http: str | None = None
     log_level: str = "info"  # warnings and ring events, without a line per request
+    local_socket: str | None = None  # no local socket unless asked: web workers of other servers use it
+    local_socket_mode: str = "0660"  # owner and group (the web server's) only; other users cannot connect
 
     def __post_init__(self) -> None:
         check_port(self.port)
@@ -228,6 +230,14 @@ class ReplicationSettings:
                         f"<{element}> is set but <encrypted> is false: set <encrypted>true</encrypted> "
                         f"to use TLS, or remove <{element}>"
                     )
+
+    @property
+    def local_socket_permissions(self) -> int:
+        return int(self.local_socket_mode, 8)
+
+    def local_socket_for(self, instance_id: str) -> str | None:
+        """The local socket path of one instance ({id} in <local-socket> replaced by its id)."""
+        return None if self.local_socket is None else self.local_socket.replace("{id}", instance_id)
 
     def core_settings(self) -> CoreSettings:
         """The part of these settings the pure core needs, checked by the core's own rules."""

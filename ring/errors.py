@@ -8,6 +8,7 @@
     |   +-- SessionUnavailable      its copies cannot be reached before the deadline (HTTP 503)
     |   +-- SessionInvalidated      a concurrent request logged it out; nothing saved (HTTP 409)
     |   +-- SessionExists           a new session's id is already held by the ring (HTTP 409)
+    |   +-- SessionStale            the save's base version is no longer the newest: merge, retry
     +-- ReplicationError            the successor did not acknowledge before the deadline (HTTP 503)
     +-- TransportError              a ring process could not be reached (a client's view)
     +-- ProtocolError               a peer sent something malformed or not allowed
@@ -73,6 +74,14 @@ class SessionInvalidated(SessionError):
 
 class SessionExists(SessionError):
     """A save of a new session (base version 0) named an id the ring already holds."""
+
+
+class SessionStale(SessionError):
+    """A save named a base version that is no longer the session's newest: nothing was written.
+
+    A concurrent request saved the session meanwhile. The middleware reloads the newest version,
+    applies this request's keys set and deleted to it, and saves again (per-key merge).
+    """
 
 
 class ReplicationError(RingError):

@@ -64,6 +64,12 @@ def seconds(text: str) -> float:
     return value
 
 
+def octal_mode(text: str) -> str:
+    if not re.fullmatch(r"0?[0-7]{3}", text.strip()):
+        raise ValueError(f"must be octal permissions such as 0660, got {text!r}")
+    return "0" + text.strip()[-3:]
+
+
 def nonempty(text: str) -> str:
     if not text:
         raise ValueError("must not be empty")
@@ -127,6 +133,8 @@ REPLICATION_ELEMENTS: tuple[Element, ...] = (
     _setting("tls-ca-file", nonempty, "PEM CA certificate that signed every peer's (relative to server.xml)"),
     _setting("admin-http", nonempty, "HOST:PORT (:PORT = loopback) for /metrics, /livez, /readyz, status page"),
     _setting("log-level", nonempty, "debug, info, warning or error (SIGHUP applies a change)"),
+    _setting("local-socket", nonempty, "Unix socket for this host's web workers ({id}: the instance id)"),
+    _setting("local-socket-mode", octal_mode, "permissions of the local socket, octal (e.g. 0660)"),
 )
 
 _TLS_FIELDS = ("tls_cert_file", "tls_key_file", "tls_ca_file")
@@ -389,7 +397,7 @@ def _instance(node: _Node, cluster_port: int, path: str) -> InstanceSpec:
 def _replication(node: _Node | None, scope: _Node, path: str) -> ReplicationSettings:
     values = _values(node, CLUSTER_REPLICATION)
     base = os.path.dirname(os.path.abspath(path))
-    for name in _TLS_FIELDS:
+    for name in (*_TLS_FIELDS, "local_socket"):
         if name in values:
             values[name] = os.path.join(base, values[name])  # an absolute path stays as it is
     try:

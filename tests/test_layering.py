@@ -3,6 +3,9 @@
     ring.core      imports nothing outside ring.core and the standard library (no I/O, no clock)
     ring.web       imports only ring.backend, ring.errors and itself: never the engine
     ring.io        never imports ring.web (nor the composition roots above it)
+    ring.client    imports only ring.backend, ring.errors, itself, the standard library and msgspec
+    ring.flask,    (the framework adapters) import the web side, the client, the port and the
+    ring.django    errors, never the engine (ring.core, ring.io, ring.host)
     ring.commands  is imported by ring.cli only
     no cycles      anywhere in ring/ (a package counts as its __init__)
 
@@ -78,6 +81,19 @@ def io_violations(graph: dict[str, set[str]]) -> list[str]:
             if i.startswith(above)]
 
 
+def client_violations(graph: dict[str, set[str]]) -> list[str]:
+    stdlib = sys.stdlib_module_names
+    allowed = ("ring.client", "ring.backend", "ring.errors")
+    return [f"{m} imports {i}" for m, deps in graph.items() if m.startswith("ring.client") for i in deps
+            if not (i.startswith(allowed) or i.split(".")[0] in stdlib or i in ("__future__", "msgspec"))]
+
+
+def adapter_violations(graph: dict[str, set[str]]) -> list[str]:
+    engine = ("ring.core", "ring.io", "ring.host", "ring.commands", "ring.drill", "ring.cli")
+    return [f"{m} imports {i}" for m, deps in graph.items() if m.startswith(("ring.flask", "ring.django"))
+            for i in deps if any(i == e or i.startswith(e + ".") for e in engine)]
+
+
 def command_violations(graph: dict[str, set[str]]) -> list[str]:
     return [f"{m} imports {i}" for m, deps in graph.items() for i in deps
             if i.startswith("ring.commands") and not (m == "ring.cli" or m.startswith("ring.commands"))]
@@ -140,6 +156,15 @@ def test_the_shell_never_imports_the_web_side() -> None:
     assert io_violations(GRAPH) == []
 
 
+def test_the_client_imports_only_the_port_the_errors_and_its_protocol_library() -> None:
+    assert "ring.client.sync" in GRAPH
+    assert client_violations(GRAPH) == []
+
+
+def test_the_framework_adapters_never_import_the_engine() -> None:
+    assert adapter_violations(GRAPH) == []
+
+
 def test_only_the_cli_imports_the_commands() -> None:
     assert command_violations(GRAPH) == []
 
@@ -157,6 +182,9 @@ def test_there_are_no_import_cycles() -> None:
     (web_violations, {"ring.web.wsgi": {"ring.config"}}),
     (io_violations, {"ring.io.metrics": {"ring.web.session"}}),
     (command_violations, {"ring.drill.cluster": {"ring.commands.status"}}),
+    (client_violations, {"ring.client.sync": {"ring.web.session"}}),
+    (client_violations, {"ring.client.aio": {"grpc"}}),
+    (adapter_violations, {"ring.flask": {"ring.io.facade"}}),
 ])
 def test_each_rule_catches_a_forbidden_import(check: object, bad: dict[str, set[str]]) -> None:
     assert check(bad)  # type: ignore[operator]

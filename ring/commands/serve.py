@@ -1,4 +1,7 @@
-"""`ring serve --config FILE --local-host ID [--app MODULE:ATTR] [--http HOST:PORT]`: one instance.
+"""`ring serve --config FILE --local-host ID [--app MODULE:ATTR] [--http HOST:PORT] [--local-socket PATH]`.
+
+One instance. With a local socket (`<local-socket>` or --local-socket), web workers of other
+servers on this host (gunicorn, uvicorn) use it through ring.client, with or without --app.
 
 Start-up order: load and check the config (exit 2), the NTP check when servers are configured
 (exit 3), listen on the replication port, open the admin address when there is one (<admin-http>
@@ -30,10 +33,11 @@ from ring.errors import ConfigError
 from ring.host.admin import AdminServer
 from ring.host.http import HttpServer, import_app, session_app, with_health
 from ring.host.instance import Instance
+from ring.host.local import LocalServer
 from ring.host.logs import FORMATS, use_format, use_level
 from ring.host.reload import Runtime, plan_reload, runtime_of
 from ring.host.startup import check_peer_clocks, wait_for_backup
-from ring.io.facade import EngineBackend
+from ring.io.facade import AsyncEngineBackend, EngineBackend
 from ring.io.metrics import registry_for, render
 from ring.serverxml import load_server_xml
 from ring.web.session import LOCAL_ONLY_ATTRIBUTES
@@ -58,6 +62,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    "status page); overrides <admin-http>; :PORT means loopback")
     p.add_argument("--log-format", choices=FORMATS, default="text",
                    help="text (default) or json: one JSON object per line")
+    p.add_argument("--local-socket", help="Unix socket for web workers on this host (ring.client); "
+                   "overrides <local-socket> in server.xml")
     p.add_argument("--event-log", help=argparse.SUPPRESS)  # JSON lines of ring events, for drills
     p.set_defaults(func=run)
 
@@ -102,9 +108,10 @@ def run(args: argparse.Namespace) -> int:
         log.info("NTP check: %s", v.message)
     if not 0 < args.stop_timeout <= 600:
         raise ConfigError(f"--stop-timeout must be between 0 and 600 seconds, got {args.stop_timeout}")
+    local = args.local_socket or r.local_socket_for(me)
     host = _Host(args, config, me, admin_override, verbose)
     return asyncio.run(_serve(config, me, app_spec, http, args.threads, args.event_log, host,
-                               args.stop_timeout))
+                              args.stop_timeout, local))
 
 
 class _Host:
@@ -175,7 +182,8 @@ class _Host:
 
 
 async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tuple[str, int] | None,
-                 threads: int, event_log: str | None, host: _Host, stop_timeout: float) -> int:
+                 threads: int, event_log: str | None, host: _Host, stop_timeout: float,
+                 local_socket: str | None = None) -> int:
     instance = Instance(config, me, event_log=event_log)
     try:
         engine = await instance.listen()
@@ -184,6 +192,7 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
     server = None
     registry = registry_for(instance.metrics_sources(ring_session_local_only_attributes=(
         "attributes kept on this instance only (not JSON-serializable)", lambda: LOCAL_ONLY_ATTRIBUTES.value)))
+    local: LocalServer | None = None
     try:
         host.open_admin(instance, lambda: render(registry))
         loop = asyncio.get_running_loop()
@@ -191,6 +200,10 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
         await check_peer_clocks(engine.transport, config, me)
         await wait_for_backup(engine.transport, config, me)
         instance.start()
+        if local_socket:
+            local = LocalServer(AsyncEngineBackend(engine), local_socket,
+                                config.replication.local_socket_permissions)
+            await local.start()
         if app_spec and http:
             app = import_app(app_spec)
             wrapped = with_health(session_app(app, EngineBackend(engine), config), instance.ready)
@@ -208,6 +221,8 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
         await _stop_cleanly(instance, server, stop_timeout)
         return 0
     finally:
+        if local is not None:
+            await local.stop()
         if server is not None:
             server.stop()
         host.close()

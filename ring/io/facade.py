@@ -6,6 +6,12 @@ and takes everything queued meanwhile, which is what lets the core group-commit 
 batch. `AsyncEngineBackend` serves coroutines on the engine's own loop (no hop at all). Both
 serve a load of a primary this instance can serve right now from the core's published read view,
 without a step, and map core outcomes to the port's results and errors the same way (`_Port`).
+
+A save with a base version is conditional (the port's SessionStale): on the loop, right before
+the write is fed to the core, the newest version the core knows (uncommitted writes included) is
+compared with the base. Check and feed happen in one loop callback, so no other write of this
+instance can come between them; a write elsewhere first adopts the session, which moves its
+version too.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from ring.core import (
     LoadFailed,
     LoadRequested,
     RequestOutcome,
+    Role,
     WriteCommitted,
     WriteFailed,
     WriteRequested,
@@ -32,17 +39,22 @@ from ring.errors import (
     ReplicationError,
     SessionExists,
     SessionInvalidated,
+    SessionStale,
     SessionTooLarge,
     SessionUnavailable,
 )
 from ring.io.runtime import Engine
 
 MakeInput = Callable[[int], Input]
+Guard = Callable[[], Exception | None]  # run on the loop right before the input is fed
 
 _WRITE_ERRORS: dict[FailureReason, type[Exception]] = {
     FailureReason.TOO_LARGE: SessionTooLarge,
     FailureReason.INVALIDATED: SessionInvalidated,
     FailureReason.ID_TAKEN: SessionExists,
+    # adopted by another instance since the request loaded it: a stale base (ring.web.merge
+    # reloads, which adopts it back, and re-applies the request's keys)
+    FailureReason.MOVED: SessionStale,
 }
 
 
@@ -60,6 +72,25 @@ class _Port:
 
     def replicate_on_read(self) -> bool:
         return self.engine.settings.replicate_on_read
+
+    def _stale(self, session_id: str, base_version: int) -> SessionStale | SessionExists | None:
+        """SessionStale when this instance's primary of session_id moved past base_version,
+        SessionExists when a create (base 0) names it (loop only).
+
+        Anything else (not held here, a tombstone) is left to the core, which refuses it itself.
+        """
+        node = self.engine.node
+        current = node.requests.writes.latest(session_id)
+        if current is None:
+            held = node.store.get(session_id)
+            if held is None or held.role is not Role.PRIMARY:
+                return None
+            current = held.record
+        if current.deleted or current.version == base_version:
+            return None
+        if base_version == 0:
+            return SessionExists("a new session's id is already held")
+        return SessionStale(f"base version {base_version}, newest {current.version}")
 
     def _served_here(self, session_id: str) -> LoadedSession | None:
         hit = self.engine.read_view.servable(session_id, self.engine.clock())
@@ -108,7 +139,7 @@ class EngineBackend(_Port):
         super().__init__(engine)
         assert engine.loop is not None, "the engine is not bound to a loop"
         self._loop = engine.loop
-        self._intake: list[tuple[MakeInput, concurrent.futures.Future[RequestOutcome | None]]] = []
+        self._intake: list[tuple[MakeInput, Guard | None, concurrent.futures.Future[RequestOutcome | None]]] = []
         self._intake_lock = threading.Lock()
         self._intake_scheduled = False
 
@@ -119,15 +150,16 @@ class EngineBackend(_Port):
         return self._loaded(session_id, self._call(self._load(session_id, hint)))
 
     def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False) -> SaveResult:
-        return self._saved(self._call(self._write(session_id, base_version, data, touch_only=touch_only)))
+        guard = None if touch_only else (lambda: self._stale(session_id, base_version))
+        return self._saved(self._call(self._write(session_id, base_version, data, touch_only=touch_only), guard))
 
     def invalidate(self, session_id: str, base_version: int) -> None:
         self._saved(self._call(self._write(session_id, base_version, b"", deleted=True)))
 
-    def _call(self, make: MakeInput) -> RequestOutcome | None:
+    def _call(self, make: MakeInput, guard: Guard | None = None) -> RequestOutcome | None:
         future: concurrent.futures.Future[RequestOutcome | None] = concurrent.futures.Future()
         with self._intake_lock:
-            self._intake.append((make, future))
+            self._intake.append((make, guard, future))
             wake = not self._intake_scheduled
             self._intake_scheduled = True
         if wake:
@@ -141,8 +173,12 @@ class EngineBackend(_Port):
         with self._intake_lock:
             self._intake_scheduled = False
             batch, self._intake = self._intake, []
-        for make, future in batch:
-            self.engine.request(make, future.set_result)
+        for make, guard, future in batch:
+            refused = guard() if guard is not None else None
+            if refused is not None:
+                future.set_exception(refused)
+            else:
+                self.engine.request(make, future.set_result)
 
 
 class AsyncEngineBackend(_Port):
@@ -156,6 +192,10 @@ class AsyncEngineBackend(_Port):
 
     async def save(self, session_id: str, base_version: int, data: bytes, *,
                    touch_only: bool = False) -> SaveResult:
+        if not touch_only:
+            refused = self._stale(session_id, base_version)
+            if refused is not None:  # checked and fed below in one step of the loop
+                raise refused
         return self._saved(await self._call(self._write(session_id, base_version, data, touch_only=touch_only)))
 
     async def invalidate(self, session_id: str, base_version: int) -> None:

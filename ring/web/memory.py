@@ -4,8 +4,8 @@ One MemoryStore stands for the whole cluster; each MemoryBackend is one instance
 load on an instance that does not own the session adopts it (the owner becomes this instance, the
 version goes up, the locator is rewritten), which is what the ring does on a failed-over or
 non-sticky request. Nothing is replicated and nothing expires; invalidated ids leave a tombstone so
-that a late save cannot bring them back. Saves are last-writer-wins: each one makes a new version
-above both the stored and the base version.
+that a late save cannot bring them back (SessionInvalidated). A save with a base version is
+conditional, as the port says: SessionStale when the stored version moved past it (a touch is not).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ring.backend import LoadedSession, Locator, SaveResult
-from ring.errors import SessionTooLarge
+from ring.errors import SessionExists, SessionInvalidated, SessionStale, SessionTooLarge
 
 
 @dataclass(slots=True)
@@ -90,9 +90,12 @@ class MemoryBackend:
             raise SessionTooLarge(f"{len(data)} bytes, limit {self.max_session_size}")
         with self.store.lock:
             if session_id in self.store.tombstones:
-                # Invalidated meanwhile by another request: stays deleted.
-                return SaveResult(version=base_version, locator=self.locator, replicated=True)
+                raise SessionInvalidated("the session was invalidated by a concurrent request")
             entry = self.store.entries.get(session_id)
+            if entry is not None and base_version == 0:
+                raise SessionExists("a new session's id is already held")
+            if entry is not None and not touch_only and entry.version != base_version:
+                raise SessionStale(f"base version {base_version}, newest {entry.version}")
             if entry is None:
                 entry = self.store.entries[session_id] = _Entry(base_version + 1, data, self.instance_id)
             elif touch_only and entry.data == data:

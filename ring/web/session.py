@@ -74,6 +74,7 @@ class Session(dict[str, Any]):
         self.accessed = False
         self.invalidated = False  # the old id is to be deleted at the end of the request
         self.regenerated = False  # the data moves to a new id at the end of the request
+        self.assigned: set[str] = set()  # keys the request assigned (they win a merge: ring.web.merge)
 
     @property
     def session_id(self) -> str:
@@ -156,6 +157,7 @@ class Session(dict[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.accessed = self.modified = True
+        self.assigned.add(key)
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
@@ -166,6 +168,7 @@ class Session(dict[str, Any]):
         self.accessed = True
         if not super().__contains__(key):
             self.modified = True
+            self.assigned.add(key)
         return super().setdefault(key, default)
 
     def pop(self, key: str, default: Any = _MISSING) -> Any:
@@ -187,7 +190,9 @@ class Session(dict[str, Any]):
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         self.accessed = self.modified = True
-        super().update(*args, **kwargs)
+        items = dict(*args, **kwargs)
+        self.assigned.update(items)
+        super().update(items)
 
     def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
         self.update(other)

@@ -23,20 +23,20 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ring.backend import LoadedSession, Locator, SaveResult, SessionBackend, is_session_id
 from ring.errors import (
     ReplicationError,
-    SessionExists,
     SessionInvalidated,
     SessionTooLarge,
     SessionUnavailable,
     TransportError,
 )
 from ring.web import locator as locator_cookie_codec
+from ring.web import merge
 from ring.web import session as session_codec
 from ring.web.session import LOCAL_ONLY_TABLE, Session
 
@@ -55,12 +55,10 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 7230 token: a legal 
 _COOKIE_PATH = re.compile(r"/[\x21-\x2b\x2d-\x3a\x3c-\x7e]*")  # printable ASCII minus ';' and ','
 _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 
-# A concurrent request logged the session out (or took its new id) before this one saved: 409.
-_CONFLICT = (SessionInvalidated, SessionExists)
 
 _UNAVAILABLE_BODY = b"session temporarily unavailable; retry the request\n"
-_CONFLICT_BODY = b"the session was logged out by another request; nothing was saved\n"
 _TOO_LARGE_BODY = b"session too large\n"
+_INVALIDATED_BODY = b"session was logged out by a concurrent request; nothing saved\n"
 
 
 class SessionMiddleware:
@@ -117,9 +115,8 @@ class SessionMiddleware:
             cookie_headers = self._close(session, request, response.status_code)
         except SessionTooLarge:
             return _plain(start_response, "500 Internal Server Error", _TOO_LARGE_BODY)
-        except _CONFLICT as exc:
-            log.info("session save refused (%s): answering 409", type(exc).__name__)
-            return _plain(start_response, "409 Conflict", _CONFLICT_BODY)
+        except SessionInvalidated:  # logged out by a concurrent request: this request's save is void
+            return _plain(start_response, "409 Conflict", _INVALIDATED_BODY)
         except _UNAVAILABLE as exc:
             log.warning("session save not confirmed (%s): answering 503", type(exc).__name__)
             return _plain(start_response, "503 Service Unavailable", _UNAVAILABLE_BODY, retry_after=True)
@@ -187,13 +184,15 @@ class SessionMiddleware:
 
         where = loaded.locator
         if session.modified or (session.accessed and self.backend.replicate_on_read()):
-            where = self._save(loaded.session_id, loaded.version, contents, loaded_data=loaded.data).locator
+            where = self._save(loaded.session_id, loaded.version, contents, loaded_data=loaded.data,
+                               assigned=session.assigned).locator
         if where != request.hint:
             return [self._locator(where)]
         return []
 
     def _save(
-        self, session_id: str, base_version: int, contents: dict[Any, Any], *, loaded_data: bytes | None
+        self, session_id: str, base_version: int, contents: dict[Any, Any], *, loaded_data: bytes | None,
+        assigned: Collection[str] = (),
     ) -> SaveResult:
         data, local_only = session_codec.encode(contents)
         limit = self.backend.max_session_size
@@ -205,7 +204,14 @@ class SessionMiddleware:
             log.error("%s", message)
             raise SessionTooLarge(message)
         try:
-            result = self.backend.save(session_id, base_version, data, touch_only=data == loaded_data)
+            if loaded_data is None:
+                result = self.backend.save(session_id, base_version, data, touch_only=False)
+            else:  # conditional: a concurrent save is merged per key (ring.web.merge)
+                change = merge.delta(session_codec.decode(loaded_data), contents, assigned)
+                merged = merge.save_merging(self.backend, session_id, base_version, loaded_data, change,
+                                            contents, encode=lambda c: session_codec.encode(c)[0],
+                                            decode=session_codec.decode)
+                result, local_only = merged.result, session_codec.encode(merged.contents)[1]
         except SessionTooLarge:
             # The backend's message is not logged: it may name the session.
             log.error("session not saved: the backend refused %d bytes as too large", len(data))

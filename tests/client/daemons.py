@@ -1,0 +1,101 @@
+"""Real `ring serve` daemons with a local socket, for the client and adapter tests.
+
+A module with its own name (not conftest.py), as tests/integration/integration_helpers.py. Each
+ring gets its own short directory (a Unix socket path must stay under ~100 bytes) and free ports;
+every process is killed and waited for whatever the test did. Waiting is polling with a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from ring.drill.cluster import free_port, poll
+
+DEADLINE = 20.0
+
+
+def socket_answers(path: str) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(0.5)
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class Ring:
+    """A ring of `ids` on loopback, each instance serving a local socket `<dir>/<id>.sock`."""
+
+    def __init__(self, ids: tuple[str, ...] = ("a",), **settings: str) -> None:
+        self.ids = ids
+        self.dir = Path(tempfile.mkdtemp(prefix="ring"))
+        fast = {"ping-interval": "0.25", "failure-timeout": "1", "request-timeout": "5", **settings}
+        instances = "".join(f"""
+    <instance><host>127.0.0.1</host>
+      <session-replication><port>{free_port()}</port><instance-id>{i}</instance-id></session-replication>
+    </instance>""" for i in ids)
+        elements = "".join(f"<{k}>{v}</{k}>" for k, v in fast.items())
+        self.config = self.dir / "server.xml"
+        self.config.write_text(f"""<?xml version="1.0"?>
+<server><cluster>{instances}
+  <session-replication>{elements}<local-socket>{{id}}.sock</local-socket></session-replication>
+</cluster></server>
+""")
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def socket(self, instance: str) -> str:
+        return str(self.dir / f"{instance}.sock")
+
+    def start(self, instance: str) -> None:
+        log = open(self.dir / f"{instance}.log", "ab")
+        self.procs[instance] = subprocess.Popen(
+            [sys.executable, "-m", "ring", "serve", "--config", str(self.config), "--local-host", instance],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        log.close()
+        assert poll(lambda: socket_answers(self.socket(instance)) or self.procs[instance].poll() is not None,
+                    DEADLINE), f"instance {instance} did not open its socket"
+        assert self.procs[instance].poll() is None, self.log(instance)
+
+    def kill(self, instance: str) -> None:
+        proc = self.procs.pop(instance)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+    def log(self, instance: str) -> str:
+        path = self.dir / f"{instance}.log"
+        return path.read_text() if path.exists() else ""
+
+    def __enter__(self) -> Ring:
+        try:
+            for i in self.ids:
+                self.start(i)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        self.procs.clear()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,128 @@
+"""A real deployment on loopback: 2 hosts, each a `ring serve` daemon and `gunicorn -w 3 --preload`
+of examples/flask_app (or examples/django_app) on its socket. kill -9 one host (daemon and workers): its users, sent to the
+other host, are still logged in with every acknowledged update; the host comes back: it serves
+them again. Then kill -9 only a daemon: its gunicorn workers answer 503 and reconnect by themselves
+when it restarts.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from daemons import DEADLINE, Ring  # noqa: E402
+
+from ring.drill.cluster import free_port, poll  # noqa: E402
+
+pytest.importorskip("gunicorn")
+pytest.importorskip("flask")
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Browser:
+    def __init__(self) -> None:
+        self.cookies: dict[str, str] = {}
+
+    def call(self, port: int, method: str, path: str) -> tuple[int, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+        headers = {"Content-Length": "0"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        try:
+            conn.request(method, path, headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+            for header in response.msg.get_all("Set-Cookie") or []:
+                name, _, value = header.split(";", 1)[0].partition("=")
+                if "expires=thu, 01 jan 1970" in header.lower() or "max-age=0" in header.lower():
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = value
+            return response.status, (json.loads(body) if response.status == 200 else body)
+        finally:
+            conn.close()
+
+
+APPS = {"flask": "examples.flask_app.app:app", "django": "examples.django_app.wsgi:application"}
+
+
+class Gunicorn:
+    def __init__(self, app: str, socket_path: str, log: Path) -> None:
+        self.port = free_port()
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-w", "3", "--preload", "-b", f"127.0.0.1:{self.port}",
+                 APPS[app]],
+                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "RING_SOCKET": socket_path, "FLASK_SECRET_KEY": "test-key",
+                     "DJANGO_SECRET_KEY": "test-key", "DJANGO_SETTINGS_MODULE": "examples.django_app.settings"})
+        assert poll(self._up, DEADLINE), log.read_text()
+
+    def _up(self) -> bool:
+        try:
+            return Browser().call(self.port, "GET", "/whoami")[0] == 200
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """kill -9 the master and its workers (the process group this test started)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+
+@pytest.mark.parametrize("app", ["flask", "django"])
+def test_gunicorn_workers_keep_users_logged_in_through_a_host_failure(app: str) -> None:
+    if app == "django":
+        pytest.importorskip("django")
+    with Ring(("a", "b")) as ring:
+        web: dict[str, Gunicorn] = {}
+        try:
+            web = {i: Gunicorn(app, ring.socket(i), ring.dir / f"gunicorn-{i}.log") for i in ("a", "b")}
+            users = [Browser() for _ in range(3)]
+            acked = []
+            for n, user in enumerate(users):
+                assert user.call(web["a"].port, "POST", f"/login?user=u{n}")[0] == 200
+                count = 0
+                for _ in range(4):  # spread over the 3 workers of host a
+                    status, body = user.call(web["a"].port, "POST", "/incr")
+                    assert status == 200, body
+                    count = body["count"]
+                acked.append(count)
+
+            ring.kill("a")  # host a dies: its daemon and its workers
+            web["a"].kill()
+
+            def served_on_b(user: Browser) -> bool:
+                status, body = user.call(web["b"].port, "GET", "/whoami")
+                return status == 200 and body["user"] is not None
+
+            for n, user in enumerate(users):
+                assert poll(lambda user=user: served_on_b(user), DEADLINE), ring.log("b")
+                body = user.call(web["b"].port, "GET", "/whoami")[1]
+                assert (body["user"], body["count"]) == (f"u{n}", acked[n])  # nothing acknowledged lost
+
+            ring.start("a")  # host a comes back
+            web["a"] = Gunicorn(app, ring.socket("a"), ring.dir / "gunicorn-a2.log")
+            status, body = users[0].call(web["a"].port, "POST", "/incr")
+            assert status == 200 and body["count"] == acked[0] + 1 and body["user"] == "u0"
+
+            ring.kill("b")  # only the daemon of host b: its workers stay up
+            status, _ = users[1].call(web["b"].port, "GET", "/whoami")
+            assert status == 503 if app == "flask" else status >= 500  # Django: its 500 page
+            ring.start("b")
+            assert poll(lambda: users[1].call(web["b"].port, "GET", "/whoami")[0] == 200, DEADLINE)
+            assert users[1].call(web["b"].port, "GET", "/whoami")[1]["user"] == "u1"
+        finally:
+            for g in web.values():
+                g.kill()
