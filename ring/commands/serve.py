@@ -1,9 +1,11 @@
-"""`ring serve --config FILE --local-host ID [--app MODULE:ATTR] [--http HOST:PORT]`: one instance.
+"""`ring serve --config FILE --local-host ID [--app|--asgi MODULE:ATTR] [--http HOST:PORT]`: one instance.
 
 Start-up order: load and check the config (exit 2), the NTP check when servers are configured
 (exit 3), listen on the replication port, compare wall clocks with every reachable peer (exit 3
 beyond max-clock-skew), wait for the designated backup when startup-discovery-timeout says so,
-start the ring, then the HTTP side. SIGTERM or SIGINT stops cleanly (exit 0).
+start the ring, then the HTTP side. SIGTERM or SIGINT stops cleanly (exit 0). A WSGI app (--app)
+runs on waitress's threads; an ASGI app (--asgi) on uvicorn on the engine's loop (ring.host.asgi),
+which is then uvloop's when it is installed.
 """
 
 from __future__ import annotations
@@ -12,16 +14,21 @@ import argparse
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from ring.config import ClusterConfig
 from ring.errors import ConfigError
 from ring.host.http import HttpServer, import_app, session_app, with_health
 from ring.host.instance import Instance
 from ring.host.startup import check_peer_clocks, wait_for_backup
-from ring.io.facade import EngineBackend
+from ring.io.facade import AsyncEngineBackend, EngineBackend
 from ring.io.metrics import registry_for, render
+from ring.io.runtime import Engine
 from ring.serverxml import load_server_xml
 from ring.web.session import LOCAL_ONLY_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from ring.host.asgi import AsgiServer
 
 log = logging.getLogger("ring.serve")
 
@@ -33,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--local-host", help="which <instance> this is (id, host:port, or host); "
                    "overrides <local-host> in server.xml")
     p.add_argument("--app", help="WSGI application to host, MODULE:ATTR (default with --http: ring.demo:app)")
+    p.add_argument("--asgi", metavar="MODULE:ATTR",
+                   help="ASGI application (Starlette, FastAPI) to host on uvicorn, on the engine's loop")
     p.add_argument("--http", help="HOST:PORT for the hosted application's HTTP server")
     p.add_argument("--threads", type=int, default=8, help="HTTP worker threads (default 8)")
     p.add_argument("--event-log", help=argparse.SUPPRESS)  # JSON lines of ring events, for drills
@@ -62,7 +71,12 @@ def parse_http(value: str) -> tuple[str, int]:
 def run(args: argparse.Namespace) -> int:
     config, me = load_config(args.config, args.local_host)
     http = parse_http(args.http) if args.http else None
-    app_spec = args.app or ("ring.demo:app" if http else None)
+    asgi_spec = getattr(args, "asgi", None)
+    if asgi_spec and args.app:
+        raise ConfigError("pass either --app (a WSGI app) or --asgi (an ASGI app), not both")
+    if asgi_spec and not http:
+        raise ConfigError("--asgi needs --http HOST:PORT to serve it")
+    app_spec = args.app or ("ring.demo:app" if http and not asgi_spec else None)
     if app_spec and not http:
         raise ConfigError("--app needs --http HOST:PORT to serve it")
     r = config.replication
@@ -72,17 +86,26 @@ def run(args: argparse.Namespace) -> int:
         v = check_ntp(list(r.ntp_servers), r.max_clock_skew)
         raise_if_refused(v)
         log.info("NTP check: %s", v.message)
+    if asgi_spec:
+        from ring.host.asgi import event_loop_factory, import_asgi_app
+
+        asgi_app = import_asgi_app(asgi_spec)  # before the ring starts: a bad spec is a config error
+        factory, loop_name = event_loop_factory()
+        log.info("event loop: %s", loop_name)
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(_serve(config, me, None, http, args.threads, args.event_log, (asgi_spec, asgi_app)))
     return asyncio.run(_serve(config, me, app_spec, http, args.threads, args.event_log))
 
 
 async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tuple[str, int] | None,
-                 threads: int, event_log: str | None) -> int:
+                 threads: int, event_log: str | None, asgi: tuple[str, object] | None = None) -> int:
     instance = Instance(config, me, event_log=event_log)
     try:
         engine = await instance.listen()
     except OSError as exc:
         raise ConfigError(str(exc)) from exc
     server = None
+    asgi_server = None
     try:
         await check_peer_clocks(engine.transport, config, me)
         await wait_for_backup(engine.transport, config, me)
@@ -97,6 +120,9 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
             server = HttpServer(wrapped, http[0], http[1], threads)
             server.start()
             log.info("serving %s on http://%s:%d", app_spec, http[0], http[1])
+        if asgi and http:
+            asgi_server = await _start_asgi(asgi[1], instance, engine, config, http)
+            log.info("serving %s (ASGI, uvicorn) on http://%s:%d", asgi[0], http[0], asgi_server.port)
         log.info("instance %s up: replication on %s, ring %s", me, instance.spec.address, " -> ".join(config.ring))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -106,6 +132,20 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
         log.info("stopping")
         return 0
     finally:
+        if asgi_server is not None:
+            await asgi_server.stop()  # drain: requests in flight still save through the engine
         if server is not None:
             server.stop()
         await instance.stop()
+
+
+async def _start_asgi(app: object, instance: Instance, engine: Engine, config: ClusterConfig,
+                      http: tuple[str, int]) -> AsgiServer:
+    from ring.host.asgi import AsgiServer, hosted
+
+    registry = registry_for(instance.metrics_sources(ring_session_local_only_attributes=(
+        "attributes kept on this instance only (not JSON-serializable)", lambda: LOCAL_ONLY_ATTRIBUTES.value)))
+    server = AsgiServer(hosted(app, AsyncEngineBackend(engine), config),  # type: ignore[arg-type]
+                        http[0], http[1], instance.ready, lambda: render(registry))
+    await server.start()
+    return server
