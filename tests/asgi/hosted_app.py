@@ -1,13 +1,16 @@
 """The apps the real-process tests host with `ring serve --asgi` (importable from this folder).
 
     app    Starlette, switched from Starlette's SessionMiddleware by the import (no backend: the
-           host lends the engine); POST /login?user=, GET /whoami, POST /incr, GET /stream
+           host lends the engine); POST /login?user=, GET /whoami, POST /incr, GET /stream, POST /slow
     plain  a bare ASGI app without any session middleware: the host wraps it (server.xml cookies)
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -42,8 +45,17 @@ async def stream(request: Request) -> StreamingResponse:
     return StreamingResponse(chunks(), media_type="text/plain")
 
 
+async def slow(request: Request) -> JSONResponse:
+    """Marks its start in the file $RING_TEST_MARK, then takes a second: in flight during a drain."""
+    Path(os.environ["RING_TEST_MARK"]).write_text("started")
+    await asyncio.sleep(1.0)
+    request.session["slow"] = "done"
+    return JSONResponse({"ok": True})
+
+
 app = Starlette(routes=[Route("/login", login, methods=["POST"]), Route("/whoami", whoami),
-                        Route("/incr", incr, methods=["POST"]), Route("/stream", stream)])
+                        Route("/incr", incr, methods=["POST"]), Route("/stream", stream),
+                        Route("/slow", slow, methods=["POST"])])
 app.add_middleware(SessionMiddleware, secret_key="not-used-when-hosted", max_age=3600)
 
 

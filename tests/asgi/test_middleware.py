@@ -25,7 +25,7 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse  # noqa: E402
 from starlette.routing import Route, WebSocketRoute  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
-from starlette.websockets import WebSocket  # noqa: E402
+from starlette.websockets import WebSocket, WebSocketDisconnect  # noqa: E402
 
 from ring.asgi import AsyncMemoryBackend, HostContext, SessionMiddleware, wraps_sessions  # noqa: E402
 from ring.backend import is_session_id  # noqa: E402
@@ -283,9 +283,10 @@ def test_backend_errors_map_to_http(on: str, error: Exception, status: int) -> N
         assert "count" not in response.text and len(response.text) < 100
         assert ("retry-after" in response.headers) == (status == 503)
         if on == "load":
-            with pytest.raises(Exception):  # the handshake is refused (close 1013)
+            with pytest.raises(WebSocketDisconnect) as refused:
                 with client.websocket_connect("/ws") as socket:
                     socket.receive_json()
+            assert refused.value.code == 1013  # try again later
 
 
 def test_a_session_over_the_size_limit_is_a_500_and_not_saved() -> None:
