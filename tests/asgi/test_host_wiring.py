@@ -11,16 +11,15 @@ pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
+import asgi_helpers  # noqa: E402, F401  (puts tests/integration on the path)
 import hosted_app  # noqa: E402
+from integration_helpers import write_config  # noqa: E402
 
 from ring.errors import ConfigError  # noqa: E402
 from ring.host.asgi import hosted, import_asgi_app, with_health  # noqa: E402
 from ring.serverxml import load_server_xml  # noqa: E402
 from ring.web.locator import decode as decode_locator  # noqa: E402
 from ring.web.memory import AsyncMemoryBackend  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
-from integration_helpers import write_config  # noqa: E402
 
 
 @pytest.fixture

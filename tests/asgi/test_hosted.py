@@ -19,30 +19,17 @@ import pytest
 pytest.importorskip("uvicorn")
 pytest.importorskip("starlette")
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
+sys.path.insert(0, str(Path(__file__).parent))
+from asgi_helpers import AsgiCluster  # noqa: E402
 from integration_helpers import DEADLINE, Browser, assert_no_tracebacks, wait_for, write_config  # noqa: E402
-
-from ring.drill.cluster import LocalCluster  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
 HERE = Path(__file__).parent
 
 
-class AsgiCluster(LocalCluster):
-    """LocalCluster whose instances host an ASGI app (`--asgi`) instead of a WSGI one."""
-
-    def command(self, name: str) -> list[str]:
-        argv = super().command(name)
-        argv[argv.index("--app")] = "--asgi"
-        return argv
-
-
 def cluster(tmp_path: Path, ids: tuple[str, ...], **env: str) -> AsgiCluster:
-    config = write_config(tmp_path, ids)
-    pythonpath = f"{HERE}:{Path(__file__).parents[2]}"
-    return AsgiCluster(config, tmp_path / "run", app="hosted_app:app", python=sys.executable,
-                       env={"PYTHONPATH": pythonpath, **env})
+    return AsgiCluster(write_config(tmp_path, ids), tmp_path / "run", app="hosted_app:app", app_dir=HERE, **env)
 
 
 def test_a_user_stays_logged_in_when_the_instance_is_killed(tmp_path: Path) -> None:
