@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import importlib.util
 import logging
 import socket
 from collections.abc import Callable, Iterator
@@ -46,6 +47,9 @@ DRAIN_SECONDS = 10  # how long requests in flight may take to finish once stoppi
 
 
 def import_asgi_app(spec: str) -> ASGIApp:
+    """The app named by spec (ConfigError when it cannot be loaded, or uvicorn is missing)."""
+    if importlib.util.find_spec("uvicorn") is None:
+        raise ConfigError("--asgi needs uvicorn: pip install 'ring-sessions[asgi]'")
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ConfigError(f"--asgi must be MODULE:ATTR (for example myapp.main:app), got {spec!r}")
@@ -102,10 +106,8 @@ class AsgiServer:
 
     def __init__(self, app: ASGIApp, host: str, port: int, ready: Callable[[], bool],
                  metrics: Callable[[], bytes] | None = None) -> None:
-        try:
-            import uvicorn
-        except ImportError as exc:
-            raise ConfigError("--asgi needs uvicorn: pip install 'ring-sessions[asgi]'") from exc
+        import uvicorn
+
         self.draining = False
         app = with_health(app, lambda: ready() and not self.draining, metrics)
         self.sock = _listen(host, port)

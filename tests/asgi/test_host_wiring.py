@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -60,3 +62,16 @@ def test_health_endpoints_answer_beside_the_app() -> None:
 def test_a_bad_app_spec_is_a_config_error(spec: str) -> None:
     with pytest.raises(ConfigError):
         import_asgi_app(spec)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--asgi", "hosted_app:app"], "--asgi needs --http"),
+    (["--asgi", "hosted_app:app", "--app", "ring.demo:app", "--http", "127.0.0.1:1"], "not both"),
+    (["--asgi", "hosted_app:nothing", "--http", "127.0.0.1:1"], "cannot load the ASGI application"),
+])
+def test_ring_serve_refuses_a_bad_asgi_command_line(tmp_path: Path, extra: list[str], message: str) -> None:
+    config = write_config(tmp_path, ("a",))
+    env = {**os.environ, "PYTHONPATH": f"{Path(__file__).parent}:{Path(__file__).parents[2]}"}
+    out = subprocess.run([sys.executable, "-m", "ring", "serve", "--config", str(config), "--local-host", "a", *extra],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
