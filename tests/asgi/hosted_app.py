@@ -1,7 +1,8 @@
 """The apps the real-process tests host with `ring serve --asgi` (importable from this folder).
 
     app    Starlette, switched from Starlette's SessionMiddleware by the import (no backend: the
-           host lends the engine); POST /login?user=, GET /whoami, POST /incr, GET /stream, POST /slow
+           host lends the engine); POST /login?user=, GET /whoami, POST /incr, GET /stream, POST /slow,
+           websocket /ws (sends the session's user)
     plain  a bare ASGI app without any session middleware: the host wraps it (server.xml cookies)
 """
 
@@ -16,7 +17,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from ring.asgi import SessionMiddleware
 
@@ -53,7 +55,13 @@ async def slow(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
-app = Starlette(routes=[Route("/login", login, methods=["POST"]), Route("/whoami", whoami),
+async def ws(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_json({"user": websocket.session.get("user")})
+    await websocket.close()
+
+
+app = Starlette(routes=[WebSocketRoute("/ws", ws), Route("/login", login, methods=["POST"]), Route("/whoami", whoami),
                         Route("/incr", incr, methods=["POST"]), Route("/stream", stream),
                         Route("/slow", slow, methods=["POST"])])
 app.add_middleware(SessionMiddleware, secret_key="not-used-when-hosted", max_age=3600)

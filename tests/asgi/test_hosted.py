@@ -8,6 +8,7 @@ a request in flight when SIGTERM arrives still finishes and saves, and the proce
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
@@ -18,6 +19,7 @@ import pytest
 
 pytest.importorskip("uvicorn")
 pytest.importorskip("starlette")
+pytest.importorskip("websockets")
 
 sys.path.insert(0, str(Path(__file__).parent))
 from asgi_helpers import AsgiCluster  # noqa: E402
@@ -32,6 +34,16 @@ def cluster(tmp_path: Path, ids: tuple[str, ...], **env: str) -> AsgiCluster:
     return AsgiCluster(write_config(tmp_path, ids), tmp_path / "run", app="hosted_app:app", app_dir=HERE, **env)
 
 
+def websocket_user(base_url: str, user: Browser) -> str | None:
+    from websockets.sync.client import connect
+
+    cookie = "; ".join(f"{k}={v}" for k, v in user.cookies.items())
+    with connect(base_url.replace("http://", "ws://") + "/ws", additional_headers={"Cookie": cookie},
+                 open_timeout=DEADLINE) as socket:
+        seen: str | None = json.loads(socket.recv(timeout=DEADLINE))["user"]
+        return seen
+
+
 def test_a_user_stays_logged_in_when_the_instance_is_killed(tmp_path: Path) -> None:
     with cluster(tmp_path, ("a", "b")) as c:
         c.start_all(timeout=DEADLINE)
@@ -43,6 +55,7 @@ def test_a_user_stays_logged_in_when_the_instance_is_killed(tmp_path: Path) -> N
         status, body = user.request(a, "GET", "/stream")
         assert status == 200 and body == b"0\n1\n2\n3\n4\n"
         assert set(user.cookies) == {"session", "CLUSTERSESSIONLOCATOR"}
+        assert websocket_user(a, user) == "zoe"
 
         c.kill("a")
         seen = user.json(b, "GET", "/whoami")
