@@ -23,12 +23,12 @@ from ring.host.instance import Instance
 from ring.host.startup import check_peer_clocks, wait_for_backup
 from ring.io.facade import AsyncEngineBackend, EngineBackend
 from ring.io.metrics import registry_for, render
-from ring.io.runtime import Engine
 from ring.serverxml import load_server_xml
 from ring.web.session import LOCAL_ONLY_ATTRIBUTES
 
 if TYPE_CHECKING:
     from ring.host.asgi import AsgiServer
+    from ring.io.runtime import Engine
 
 log = logging.getLogger("ring.serve")
 
