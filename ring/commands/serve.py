@@ -1,7 +1,9 @@
-"""`ring serve --config FILE --local-host ID [--app MODULE:ATTR] [--http HOST:PORT] [--local-socket PATH]`.
+"""`ring serve --config FILE --local-host ID [--app|--asgi MODULE:ATTR] [--http HOST:PORT] [--local-socket PATH]`.
 
 One instance. With a local socket (`<local-socket>` or --local-socket), web workers of other
 servers on this host (gunicorn, uvicorn) use it through ring.client, with or without --app.
+A WSGI app (--app) runs on waitress's threads; an ASGI app (--asgi) on uvicorn on the engine's
+loop (ring.host.asgi), which is then uvloop's when it is installed.
 
 Start-up order: load and check the config (exit 2), the NTP check when servers are configured
 (exit 3), listen on the replication port, open the admin address when there is one (<admin-http>
@@ -27,6 +29,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ring.config import ClusterConfig, format_address, parse_admin_http
 from ring.errors import ConfigError
@@ -42,6 +45,10 @@ from ring.io.metrics import registry_for, render
 from ring.serverxml import load_server_xml
 from ring.web.session import LOCAL_ONLY_ATTRIBUTES
 
+if TYPE_CHECKING:
+    from ring.host.asgi import AsgiServer
+    from ring.io.runtime import Engine
+
 log = logging.getLogger("ring.serve")
 
 DRAIN_NOTICE_SECONDS = 1.0  # how long /readyz fails before new connections are refused
@@ -54,6 +61,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--local-host", help="which <instance> this is (id, host:port, or host); "
                    "overrides <local-host> in server.xml")
     p.add_argument("--app", help="WSGI application to host, MODULE:ATTR (default with --http: ring.demo:app)")
+    p.add_argument("--asgi", metavar="MODULE:ATTR",
+                   help="ASGI application (Starlette, FastAPI) to host on uvicorn, on the engine's loop")
     p.add_argument("--http", help="HOST:PORT for the hosted application's HTTP server")
     p.add_argument("--threads", type=int, default=8, help="HTTP worker threads (default 8)")
     p.add_argument("--stop-timeout", type=float, default=10.0,
@@ -96,7 +105,12 @@ def run(args: argparse.Namespace) -> int:
         use_level(config.replication.log_level)
     admin_override = parse_admin_http(args.admin_http, "--admin-http") if args.admin_http else None
     http = parse_http(args.http) if args.http else None
-    app_spec = args.app or ("ring.demo:app" if http else None)
+    asgi_spec = getattr(args, "asgi", None)
+    if asgi_spec and args.app:
+        raise ConfigError("pass either --app (a WSGI app) or --asgi (an ASGI app), not both")
+    if asgi_spec and not http:
+        raise ConfigError("--asgi needs --http HOST:PORT to serve it")
+    app_spec = args.app or ("ring.demo:app" if http and not asgi_spec else None)
     if app_spec and not http:
         raise ConfigError("--app needs --http HOST:PORT to serve it")
     r = config.replication
@@ -110,6 +124,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--stop-timeout must be between 0 and 600 seconds, got {args.stop_timeout}")
     local = args.local_socket or r.local_socket_for(me)
     host = _Host(args, config, me, admin_override, verbose)
+    if asgi_spec:
+        from ring.host.asgi import event_loop_factory, import_asgi_app
+
+        asgi_app = import_asgi_app(asgi_spec)  # before the ring starts: a bad spec is a config error
+        factory, loop_name = event_loop_factory()
+        log.info("event loop: %s", loop_name)
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(_serve(config, me, None, http, args.threads, args.event_log, host,
+                                     args.stop_timeout, local, (asgi_spec, asgi_app)))
     return asyncio.run(_serve(config, me, app_spec, http, args.threads, args.event_log, host,
                               args.stop_timeout, local))
 
@@ -183,7 +206,7 @@ class _Host:
 
 async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tuple[str, int] | None,
                  threads: int, event_log: str | None, host: _Host, stop_timeout: float,
-                 local_socket: str | None = None) -> int:
+                 local_socket: str | None = None, asgi: tuple[str, object] | None = None) -> int:
     instance = Instance(config, me, event_log=event_log)
     try:
         engine = await instance.listen()
@@ -193,6 +216,7 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
     registry = registry_for(instance.metrics_sources(ring_session_local_only_attributes=(
         "attributes kept on this instance only (not JSON-serializable)", lambda: LOCAL_ONLY_ATTRIBUTES.value)))
     local: LocalServer | None = None
+    asgi_server: AsgiServer | None = None
     try:
         host.open_admin(instance, lambda: render(registry))
         loop = asyncio.get_running_loop()
@@ -211,6 +235,9 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
             server.start()
             instance.http_address = format_address(http[0], http[1])
             log.info("serving %s on http://%s:%d", app_spec, http[0], http[1])
+        if asgi and http:
+            asgi_server = await _start_asgi(asgi[1], instance, engine, config, http)
+            log.info("serving %s (ASGI, uvicorn) on http://%s:%d", asgi[0], http[0], asgi_server.port)
         log.info("instance %s up: replication on %s, ring %s", me, instance.spec.address, " -> ".join(config.ring))
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -218,9 +245,12 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
         await stop.wait()
         for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal: exit now
             loop.add_signal_handler(sig, _exit_now)
-        await _stop_cleanly(instance, server, stop_timeout)
+        await _stop_cleanly(instance, server, asgi_server, stop_timeout)
+        asgi_server = None  # drained
         return 0
     finally:
+        if asgi_server is not None:
+            await asgi_server.stop()  # drain: requests in flight still save through the engine
         if local is not None:
             await local.stop()
         if server is not None:
@@ -229,7 +259,8 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
         await instance.stop()
 
 
-async def _stop_cleanly(instance: Instance, server: HttpServer | None, timeout: float) -> None:
+async def _stop_cleanly(instance: Instance, server: HttpServer | None, asgi_server: AsgiServer | None,
+                        timeout: float) -> None:
     """Drain, hand over, leave: the order of the module docstring, within `timeout` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -241,6 +272,9 @@ async def _stop_cleanly(instance: Instance, server: HttpServer | None, timeout: 
         drained = await asyncio.to_thread(server.drain, max(0.0, (deadline - loop.time()) / 2))
         if not drained:
             log.warning("stop: requests still running after the drain period; they will fail")
+    if asgi_server is not None:
+        await asyncio.sleep(min(DRAIN_NOTICE_SECONDS, timeout / 4))
+        await asgi_server.stop()  # uvicorn stops accepting; requests in flight finish and save
     left = await instance.leave(max(0.1, deadline - loop.time()))
     if left:
         log.info("stop: every session handed over; peers told")
@@ -251,3 +285,14 @@ async def _stop_cleanly(instance: Instance, server: HttpServer | None, timeout: 
 def _exit_now() -> None:
     log.warning("second signal: exiting without a clean stop")
     raise SystemExit(0)
+
+
+async def _start_asgi(app: object, instance: Instance, engine: Engine, config: ClusterConfig,
+                      http: tuple[str, int]) -> AsgiServer:
+    from ring.host.asgi import AsgiServer, hosted
+
+    # /metrics is on the admin address (as for WSGI): the app's port keeps only /livez and /readyz
+    server = AsgiServer(hosted(app, AsyncEngineBackend(engine), config),  # type: ignore[arg-type]
+                        http[0], http[1], instance.ready)
+    await server.start()
+    return server

@@ -117,3 +117,33 @@ class MemoryBackend:
 
     def replicate_on_read(self) -> bool:
         return self._replicate_on_read
+
+
+class AsyncMemoryBackend:
+    """AsyncSessionBackend over a MemoryBackend (ring.asgi in tests and examples): the same store,
+    the same adoption and tombstones, awaited. Nothing in it waits, so each call completes at once."""
+
+    def __init__(self, sync: MemoryBackend | None = None, /, **kwargs: object) -> None:
+        """Wrap sync, or build a MemoryBackend from kwargs (instance_id, members, store, ...)."""
+        self.sync = sync if sync is not None else MemoryBackend(**kwargs)  # type: ignore[arg-type]
+        self.instance_id = self.sync.instance_id
+        self.members = self.sync.members
+        self.max_session_size = self.sync.max_session_size
+        self.store = self.sync.store
+
+    async def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None:
+        return self.sync.load(session_id, hint)
+
+    async def save(
+        self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False
+    ) -> SaveResult:
+        return self.sync.save(session_id, base_version, data, touch_only=touch_only)
+
+    async def invalidate(self, session_id: str, base_version: int) -> None:
+        self.sync.invalidate(session_id, base_version)
+
+    def new_session_id(self) -> str:
+        return self.sync.new_session_id()
+
+    def replicate_on_read(self) -> bool:
+        return self.sync.replicate_on_read()
