@@ -51,6 +51,7 @@ from ring.errors import (
     TransportError,
 )
 from ring.web import locator as locator_cookie_codec
+from ring.web import merge
 from ring.web import session as session_codec
 from ring.web.session import LOCAL_ONLY_TABLE, Session
 from ring.web.wsgi import _largest_attribute, parse_cookie_header
@@ -282,7 +283,7 @@ class SessionMiddleware:
         where = loaded.locator
         if session.modified or (session.accessed and backend.replicate_on_read()):
             result = await self._save(backend, loaded.session_id, loaded.version, contents,
-                                      loaded_data=loaded.data)
+                                      loaded_data=loaded.data, assigned=session.assigned)
             where = result.locator
             if session.modified and self.max_age is not None:  # Starlette's sliding Max-Age
                 return self._issue(host, loaded.session_id, where)
@@ -291,7 +292,8 @@ class SessionMiddleware:
         return []
 
     async def _save(self, backend: AsyncSessionBackend, session_id: str, base_version: int,
-                    contents: dict[Any, Any], *, loaded_data: bytes | None) -> SaveResult:
+                    contents: dict[Any, Any], *, loaded_data: bytes | None,
+                    assigned: set[str] | frozenset[str] = frozenset()) -> SaveResult:
         data, local_only = session_codec.encode(contents)
         limit = backend.max_session_size
         if len(data) > limit:
@@ -299,7 +301,14 @@ class SessionMiddleware:
                       len(data), limit, _largest_attribute(contents))
             raise SessionTooLarge(f"{len(data)} bytes, limit {limit}")
         try:
-            result = await backend.save(session_id, base_version, data, touch_only=data == loaded_data)
+            if loaded_data is None:
+                result = await backend.save(session_id, base_version, data, touch_only=False)
+            else:  # conditional: a concurrent save is merged per key (ring.web.merge)
+                change = merge.delta(session_codec.decode(loaded_data), contents, assigned)
+                merged = await merge.asave_merging(backend, session_id, base_version, loaded_data, change,
+                                                   contents, encode=lambda c: session_codec.encode(c)[0],
+                                                   decode=session_codec.decode)
+                result, local_only = merged.result, session_codec.encode(merged.contents)[1]
         except SessionTooLarge:
             log.error("session not saved: the backend refused %d bytes as too large", len(data))
             raise

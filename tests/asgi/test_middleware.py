@@ -334,3 +334,52 @@ def test_ring_asgi_does_not_import_the_engine() -> None:
     code = "import ring.asgi, sys; print(sorted(m for m in sys.modules if m.startswith(('ring.io', 'grpc'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_two_concurrent_requests_that_change_different_keys_both_survive() -> None:
+    """Per-key merge (issue 12) through the ASGI middleware: the second save finds the session
+    saved meanwhile (SessionStale), reloads it and re-applies its own change."""
+    backend = AsyncMemoryBackend(instance_id="a")
+    first_loaded, second_saved = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: Request) -> JSONResponse:
+        request.session["a"] = 1
+        first_loaded.set()
+        await second_saved.wait()
+        return JSONResponse({"ok": True})
+
+    async def quick(request: Request) -> JSONResponse:
+        request.session["b"] = 2
+        return JSONResponse({"ok": True})
+
+    async def show(request: Request) -> JSONResponse:
+        return JSONResponse(dict(request.session))
+
+    async def start(request: Request) -> JSONResponse:
+        request.session["started"] = True
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/slow", slow), Route("/quick", quick), Route("/show", show),
+                            Route("/start", start)])
+    app.add_middleware(SessionMiddleware, secret_key="k", backend=backend)
+
+    async def scenario() -> dict[str, Any]:
+        import httpx
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            await client.get("/start")
+            cookies = dict(client.cookies)
+
+            async def second() -> None:
+                await first_loaded.wait()
+                r = await client.get("/quick", cookies=cookies)
+                assert r.status_code == 200
+                second_saved.set()
+
+            slow_request = asyncio.create_task(client.get("/slow", cookies=cookies))
+            await second()
+            assert (await slow_request).status_code == 200
+            return (await client.get("/show", cookies=cookies)).json()
+
+    assert asyncio.run(scenario()) == {"started": True, "a": 1, "b": 2}
