@@ -34,7 +34,6 @@ from ring.core.events import (
     Fenced,
     Input,
     LeaveRequested,
-    Left,
     LoadFailed,
     LoadRequested,
     PeerDeclaredDead,
@@ -52,6 +51,7 @@ from ring.core.events import (
     WriteRequested,
 )
 from ring.core.fencing import Admission, admit, zombie_answer
+from ring.core.leaving import Leaving
 from ring.core.membership import Membership
 from ring.core.messages import (
     AckStatus,
@@ -118,8 +118,7 @@ class Node:
             Claim: requests.on_claim, ClaimReply: self._on_claim_reply,
             Release: lambda msg, now, out: requests.on_release(msg, out), Leave: self._on_leave,
         }
-        self.leaving = False  # LeaveRequested: refuse new requests, hand over, then Left
-        self.left = False  # Left was returned: the process is exiting and ignores everything
+        self.leaving = Leaving(settings.ping_interval, settings.failure_timeout / 2)
 
     # ================================================================ public
 
@@ -128,14 +127,18 @@ class Node:
 
     def step(self, event: Input, now: float) -> list[Effect]:
         out: list[Effect] = []
-        if isinstance(event, LoadRequested | WriteRequested) and self.leaving:
+        if isinstance(event, LoadRequested | WriteRequested) and self.leaving.requested:
             failed = LoadFailed if isinstance(event, LoadRequested) else WriteFailed
             out.append(failed(request_id=event.request_id, reason=FailureReason.LEAVING))
             return out
-        if self.left:
+        if self.leaving.left:
+            return out
+        if self.leaving.telling:
+            self.leaving.step(event, self._header(), now, out)
+            self._publish()
             return out
         if isinstance(event, LeaveRequested):
-            self.leaving = True
+            self.leaving.requested = True
         elif isinstance(event, Tick):
             self._on_tick(now, out)
         elif isinstance(event, Received):
@@ -147,8 +150,8 @@ class Node:
         elif isinstance(event, WriteRequested):
             self.requests.write(event, now, out)
         self._flush(now, out)
-        if self.leaving:
-            self._leave_when_handed_over(out)
+        if self.leaving.requested and not self.leaving.telling and not self.leaving.left:
+            self._leave_when_handed_over(now, out)
         self._publish()
         return out
 
@@ -161,7 +164,8 @@ class Node:
             resyncing=self.outbound.resyncing, lease_valid=self.lease_valid(now),
             unreplicated_writes=self.requests.writes.unreplicated, pending_writes=self.outbound.pending_count(),
             peers={n: (p.state.value, p.incarnation) for n, p in self.membership.peers.items()},
-            adoptions=len(self.requests.adoptions) + len(self.requests.eager), parked_loads=len(self.requests.parked),
+            adoptions=len(self.requests.adoptions) + len(self.requests.eager) + len(self.requests.handed),
+            parked_loads=len(self.requests.parked),
             drops_due=len(self.outbound.drops_due), releases_due=len(self.requests.releases),
             unredundant=self._unredundant(),
         )
@@ -333,17 +337,19 @@ class Node:
             self._view_maybe_changed(now, out)
         out.append(Respond(message=Done(self._header())))
 
-    def _leave_when_handed_over(self, out: list[Effect]) -> None:
-        """Tell every peer once the successor holds everything: no write or resync in flight, no
-        adoption under way, no orphan of ours left unadopted (it would be its only copy)."""
+    def _leave_when_handed_over(self, now: float, out: list[Effect]) -> None:
+        """Tell every peer once the successor holds everything (see ring.core.leaving)."""
         r = self.requests
         if (self.outbound.pending_count() or self.outbound.resyncing or len(r.adoptions) or r.eager
                 or r.withheld or self.store.count(Role.ORPHAN)):
             return
-        told = tuple(n for n in self.order if n != self.me and not self.membership.is_dead(n))
-        out.extend(Send(to=n, message=Leave(self._header())) for n in told)
-        out.append(Left(peers_told=told))
-        self.left = True
+        peers = tuple(n for n in self.order if n != self.me and not self.membership.is_dead(n))
+        self.leaving.tell(peers, self._header(), now, out)
+
+    @property
+    def left(self) -> bool:
+        """Left was returned: the process may exit."""
+        return self.leaving.left
 
     def _peer_restarted(self, peer: str, old_incarnation: int, out: list[Effect]) -> None:
         """A higher incarnation: the old process is gone (its backups become orphans)."""

@@ -46,7 +46,7 @@ from ring.core.events import (
 from ring.core.membership import Membership
 from ring.core.replication import Carried, Outbound
 from ring.core.settings import CoreSettings
-from ring.core.store import Copy, Role, SessionStore
+from ring.core.store import ADOPTABLE, Copy, Role, SessionStore
 from ring.core.topology import discovery_candidates, successor_of
 from ring.core.writes import AdoptToken, Token, Writes, WriteToken, next_record
 
@@ -91,6 +91,7 @@ class Requests:
         # committed writes whose answer waits for a valid lease (no majority when they committed)
         self.withheld: list[WriteCommitted] = []
         self.eager: dict[str, None] = {}  # orphans to adopt eagerly, in order (an ordered set)
+        self.handed: dict[str, float] = {}  # primaries granted to a claimer -> when the promise lapses
         self._eager_rounds = 0
 
     def session_time(self, now: float) -> float:
@@ -153,12 +154,21 @@ class Requests:
                 return
             del self.eager[sid]
             held = self.store.get(sid)
-            if held is None or held.role is not Role.ORPHAN or self.adoptions.adopting(sid):
+            if held is None or held.role not in ADOPTABLE or self.adoptions.adopting(sid):
                 continue  # gone, adopted or being adopted meanwhile (a request will see to it)
             candidates = [n for n in self.order if n != self.me]
             self._eager_rounds += 1
             self._claim_round(self.adoptions.start(None, sid, candidates, now + self.settings.request_timeout),
                               now, out)
+
+    def _reclaim_handed_over(self, now: float) -> None:
+        for sid, until in list(self.handed.items()):
+            held = self.store.get(sid)
+            if held is None or held.role is not Role.HANDED_OVER:
+                del self.handed[sid]  # released, or taken back
+            elif now >= max(until, held.granted_until):
+                del self.handed[sid]
+                self.eager[sid] = None
 
     def _eager_done(self, a: adopt.PendingAdoption) -> None:
         if a.request_id is None:
@@ -181,6 +191,7 @@ class Requests:
             else:
                 self._decide(a, now, out)
         self._resend_releases(now, out)
+        self._reclaim_handed_over(now)
         self._start_eager(now, out)
         self.retry_parked(now, out)
 
@@ -225,7 +236,7 @@ class Requests:
             self._give_up(a)
             self._eager_done(a)
             held = self.store.get(a.session_id)
-            if held is not None and held.role is Role.ORPHAN and held.version <= d.top_version:
+            if held is not None and held.role in ADOPTABLE and held.version <= d.top_version:
                 self.store.remove(a.session_id)  # stale: a live owner has it
         else:
             self._give_up(a)
@@ -305,6 +316,9 @@ class Requests:
         if granted.keep is not None:
             if held is not None and held.role is Role.PRIMARY:
                 self.outbound.forget_resync(session_id)  # no longer ours to resync
+                # if the claimer never adopts it (it died first), ours is the only copy: once the
+                # promise lapses an eager round finds out (the adopter answers, or we adopt it back)
+                self.handed[session_id] = granted.keep.granted_until
             self.store.put(granted.keep)
         return granted.status, granted.record
 
@@ -405,3 +419,4 @@ class Requests:
             out.append(LoadFailed(request_id=p.request.request_id, reason=FailureReason.FENCED))
         self.parked.clear()
         self.releases.clear()  # answers to the old incarnation are ignored: they would repeat forever
+        self.handed.clear()  # fenced: what it handed over is dropped (store.quarantine)

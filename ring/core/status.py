@@ -21,7 +21,7 @@ class NodeStatus:
     unreplicated_writes: int
     pending_writes: int
     peers: dict[str, tuple[str, int]]  # peer -> (state, incarnation)
-    adoptions: int = 0  # claim rounds under way, and orphans queued for an eager one
+    adoptions: int = 0  # claim rounds under way, orphans queued for an eager one, copies handed over
     parked_loads: int = 0  # loads waiting for a write, an adoption or the lease
     drops_due: int = 0  # old successors not yet told to drop their backups of us
     releases_due: int = 0  # old holders of adopted sessions not yet told to drop their copies

@@ -230,3 +230,21 @@ def test_claims_from_strangers_are_refused() -> None:
     sim = cluster("abc")
     effects = sim.node("a").step(Received(message=Claim(Header("mallory", 1), "s1", 1)), sim.now)
     assert not any(type(e).__name__ == "Respond" for e in effects)
+
+
+def test_a_copy_handed_over_to_a_claimer_that_died_before_adopting_is_promoted_again() -> None:
+    """b claims a's session for a request, a grants it (handed over), b dies before it commits:
+    nobody adopted it, and a's read-only copy is the only one. Once the promise lapses, a
+    adopts its own copy again: a primary with a backup, before the user comes back."""
+    sim = cluster("abc")
+    made = done(sim, sim.request("create", "a", "s1", payload=b"one"))
+    sim.request("read", "b", "s1", made.locator)
+    claim = pick(sim, "b", "a", Claim)
+    sim.deliver(claim)  # a grants: its copy is handed over to b; the answer is in flight
+    assert holders(sim, "s1")["a"][0] is Role.HANDED_OVER
+    sim.crash("b")
+    sim.run(6 * FT)
+    copies = holders(sim, "s1")
+    assert sorted(r.value for r, _, _ in copies.values()) == ["backup", "primary"], copies
+    read = done(sim, sim.request("read", "c", "s1", made.locator))
+    assert read.loaded_data == b"one"

@@ -85,3 +85,17 @@ def test_an_alone_instance_leaves_at_once() -> None:
     sim.run(0.2)
     assert any(isinstance(e, Left) for _, e in sim.effect_log[mark:])
     assert Role  # imported for the copies helper's readers
+
+
+def test_a_leave_that_is_lost_is_sent_again_until_every_peer_answered() -> None:
+    sim = cluster("abc")
+    done(sim, sim.request("create", "a", "s1", payload=b"x"))
+    mark = len(sim.effect_log)
+    sim.feed("a", LeaveRequested())
+    lost = [i for i, e in enumerate(sim.in_flight) if isinstance(e.message, Leave) and e.dst == "c"]
+    assert lost
+    sim.drop(lost[0])  # the network loses the Leave to c
+    sim.deliver_all()
+    assert not any(isinstance(e, Left) for n, e in sim.effect_log[mark:] if n == "a"), "Left before c knew"
+    assert sim.run_until(lambda: any(isinstance(e, Left) for n, e in sim.effect_log[mark:] if n == "a"), FT)
+    assert sim.node("c").membership.is_dead("a") and sim.node("b").membership.is_dead("a")
