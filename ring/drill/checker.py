@@ -30,6 +30,8 @@ Indeterminate increments are never counted as lost: they only raise the ceiling 
 a jump of +2). An ok logout starts a new session (next count 1, anything else is `resurrected`).
 An indeterminate logout may take effect at any later time (the server can still be working on it
 when the client gave up), so until the user sees a fresh session, a fresh start is not a reset.
+A ghost read (the cookie of a session whose logout was acknowledged, kept and sent again) that
+finds data is `resurrected`; two histories after one version are `forked` (ring.drill.forks).
 
 `summarize` adds the figures of the report (detection, unavailability, redundancy, false
 declarations) from the history, the injected faults and the instances' event logs.
@@ -41,6 +43,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ring.drill.forks import ForkTracker, GhostTracker
 
 OK = "ok"
 FAILED = "failed"
@@ -66,6 +70,10 @@ class Op:
     status: int | None = None  # HTTP status, if any
     error: str | None = None  # why it was not ok
     final: bool = False  # one of the reads after the last fault
+    ghost: int | None = None  # a read with the cookie of the user's n-th logged-out session (must be empty)
+    chain: str | None = None  # ok incr: the session's history after it; ok read: the history read
+    prev: str | None = None  # ok incr: the history it was applied on
+    version: int | None = None  # ok incr or read: the session version the request loaded
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -82,7 +90,7 @@ class Op:
 @dataclass(frozen=True, slots=True)
 class Anomaly:
     user: int
-    kind: str  # lost | stale | reset | duplicated | resurrected
+    kind: str  # lost | stale | reset | duplicated | resurrected | forked
     at: float  # complete time of the op that revealed it
     detail: str
 
@@ -94,11 +102,12 @@ class Verdict:
     resets: int = 0  # sessions that silently restarted empty
     duplicated: int = 0  # counts above what the applied increments can explain
     resurrected: int = 0  # a logged-out session came back
+    forked: int = 0  # two histories after one version (ring.drill.forks)
     anomalies: list[Anomaly] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.stale or self.duplicated or self.resurrected)
+        return not (self.lost or self.stale or self.duplicated or self.resurrected or self.forked)
 
 
 @dataclass(slots=True)
@@ -111,10 +120,13 @@ class _Chain:
     # working on it when the client gives up): until a fresh start is seen, one is not a reset
     maybe_logged_out: bool = False
 
+    forks: ForkTracker = field(default_factory=ForkTracker)
+
     def restart(self) -> None:
         self.floor = self.ceiling = 0
         self.acked = []
         self.logged_out = self.maybe_logged_out = False
+        self.forks.restart()
 
 
 def check(history: Iterable[Op]) -> Verdict:
@@ -130,7 +142,15 @@ def check(history: Iterable[Op]) -> Verdict:
 
 def _check_user(ops: Sequence[Op], v: Verdict) -> None:
     chain = _Chain()
+    ghosts = GhostTracker()
     for op in ops:
+        if op.ghost is not None:
+            if op.outcome == OK:
+                found = ghosts.observe(op, op.ghost)
+                if found:
+                    v.resurrected += 1
+                    v.anomalies.append(Anomaly(op.user, "resurrected", op.complete, found))
+            continue
         if op.kind == LOGOUT:
             if op.outcome == OK:
                 chain.restart()
@@ -153,6 +173,7 @@ def _check_user(ops: Sequence[Op], v: Verdict) -> None:
                                            f"{op.kind} saw {c} after an acknowledged logout"))
             chain.floor, chain.ceiling = c, max(c, chain.ceiling)
             chain.acked = [c] if op.kind == INCR else []
+            chain.forks.observe(op)
             continue
         if chain.maybe_logged_out and fresh:
             chain.restart()
@@ -178,6 +199,7 @@ def _check_user(ops: Sequence[Op], v: Verdict) -> None:
                                                f"{op.kind} returned {c} after count {chain.floor} was seen"))
                 chain.acked = [n for n in chain.acked if n <= seen]
                 chain.floor = seen
+                chain.forks.rollback(seen)
         if op.kind == INCR:
             chain.acked.append(c)
         if c > chain.ceiling:
@@ -186,6 +208,10 @@ def _check_user(ops: Sequence[Op], v: Verdict) -> None:
                                        f"{op.kind} saw {c} but at most {chain.ceiling} increments were sent"))
             chain.ceiling = c
         chain.floor = max(chain.floor, c)
+        forked = chain.forks.observe(op)
+        if forked:
+            v.forked += 1
+            v.anomalies.append(Anomaly(op.user, "forked", op.complete, forked))
 
 
 def _reset(op: Op, chain: _Chain, v: Verdict, detail: str) -> None:
