@@ -278,7 +278,8 @@ class Fault:
     adopted: float | None = None  # when no instance held orphans any more (they were single copies)
 
 
-DETECTED_KINDS = ("kill", "kill-successor", "pause-long", "partition", "partition-oneway")
+DETECTED_KINDS = ("kill", "kill-successor", "pause-long", "partition", "partition-oneway", "partition-halves",
+                  "partition-pair", "flap", "logout-paused", "double-failure", "sigterm-busiest")
 
 
 def detection_time(fault: Fault, events: Sequence[dict[str, Any]]) -> float | None:
@@ -339,6 +340,8 @@ def down_windows(faults: Sequence[Fault], grace: float) -> dict[str, list[tuple[
     for f in faults:
         if f.victim is not None and f.down:
             windows[f.victim].append((f.start, f.end + grace))
+        for name in f.detail.get("cut", []):  # a network fault: every instance it cut off
+            windows[name].append((f.start, f.end + grace))
         for step in f.detail.get("steps", []):  # rolling restart: one stop per instance
             windows[step["instance"]].append((step["stopped"], step["started"] + grace))
     return windows
