@@ -43,10 +43,10 @@ from ring.drill.checker import Fault, Op
 from ring.drill.cluster import LocalCluster, StatusWatcher, poll
 from ring.drill.configs import DEFAULT_CONFIG, local_copy
 from ring.drill.faults import NETWORK_KINDS, Nemesis, PlannedFault, estimated_cost, parse_kinds, plan
-from ring.drill.schedule import DOUBLE_GAP, SOAK_MIX, soak_plan
 from ring.drill.haproxy import HAProxy, find_haproxy
 from ring.drill.hygiene import new_workdir, reap_leftovers, signals_unwind
 from ring.drill.report import analyze
+from ring.drill.schedule import DOUBLE_GAP, SOAK_MIX, soak_plan
 from ring.drill.ui import Progress, status_line
 from ring.drill.workload import Workload, WorkloadSpec
 from ring.errors import ConfigError, DrillError
