@@ -207,9 +207,12 @@ def _check_user(ops: Sequence[Op], v: Verdict) -> None:
             v.anomalies.append(Anomaly(op.user, "duplicated", op.complete,
                                        f"{op.kind} saw {c} but at most {chain.ceiling} increments were sent"))
             chain.ceiling = c
+        outstanding = chain.ceiling > max(chain.floor, c)  # an indeterminate incr may still be applied
         chain.floor = max(chain.floor, c)
         forked = chain.forks.observe(op)
         if forked:
+            if outstanding:
+                forked += " (an indeterminate increment of this user may have been applied late)"
             v.forked += 1
             v.anomalies.append(Anomaly(op.user, "forked", op.complete, forked))
 
@@ -310,9 +313,13 @@ def unavailability(fault: Fault, history: Sequence[Op], *, threshold: float) -> 
     """user -> seconds from the fault to the completion of the user's first ok op invoked after it.
 
     Only users whose wait exceeds `threshold` (longer than a healthy request plus think time) or
-    whose previous ok request was served by the victim count as affected.
+    whose previous ok request was served by the victim count as affected. A user that was not
+    trying (no request in flight at the fault, and none sent within `threshold` after it: an idle
+    user) waits from its first request after the fault, not from the fault.
     """
     last_before: dict[int, str | None] = {}
+    in_flight: set[int] = set()
+    first_try: dict[int, float] = {}
     first_after: dict[int, float] = {}
     users: set[int] = set()
     for op in sorted(history, key=lambda o: o.invoke):
@@ -320,14 +327,21 @@ def unavailability(fault: Fault, history: Sequence[Op], *, threshold: float) -> 
         if op.invoke < fault.start:
             if op.outcome == OK:
                 last_before[op.user] = op.instance
+            if op.complete >= fault.start:
+                in_flight.add(op.user)
             continue
+        first_try.setdefault(op.user, op.invoke)
         if op.outcome == OK and op.user not in first_after:
-            first_after[op.user] = op.complete - fault.start
+            first_after[op.user] = op.complete
     out: dict[str, float] = {}
     for user in sorted(users):
-        wait = first_after.get(user)
-        if wait is None:
+        done = first_after.get(user)
+        if done is None:
             continue  # no ok op after the fault (the drill ended): not measurable
+        since = fault.start
+        if user not in in_flight and first_try[user] - fault.start > threshold:
+            since = first_try[user]  # it came back later (idle): its wait starts then
+        wait = done - since
         pinned = fault.victim is not None and last_before.get(user) == fault.victim
         if wait > threshold or pinned:
             out[str(user)] = wait

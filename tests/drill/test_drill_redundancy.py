@@ -82,3 +82,13 @@ def test_roles_of_users() -> None:
     assert [spec.role(i) for i in range(8)] == ["active"] * 3 + ["logout"] * 2 + ["idle"] * 3
     with pytest.raises(ValueError, match="part of the 8 users"):
         WorkloadSpec(users=8, logout_users=5, idle_users=4)
+
+
+def test_an_idle_user_waits_from_its_return_not_from_the_fault() -> None:
+    from ring.drill.checker import INCR, OK, Op, unavailability
+
+    fault = Fault("kill", "a", 10.0, 14.0)
+    ops = [Op(0, INCR, 9.0, 9.1, OK, 1, "a"), Op(0, INCR, 30.0, 30.2, OK, 2, "b"),  # idle: back at 30 s
+           Op(1, INCR, 9.9, 12.5, "indeterminate"), Op(1, INCR, 12.6, 12.8, OK, 1, "b")]  # in flight: waits
+    waits = unavailability(fault, ops, threshold=1.0)
+    assert waits == {"0": pytest.approx(0.2), "1": pytest.approx(2.8)}
