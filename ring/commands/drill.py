@@ -1,11 +1,18 @@
 """`ring drill`: a failover drill on a local cluster of real instances (DESIGN.md 6).
 
-    ring drill [--config FILE] [--duration S] [--faults LIST] [--seed N] [--lb builtin|haproxy]
-               [--partition] [--json]
+    ring drill [--config FILE] [--duration S] [--faults LIST|new] [--seed N] [--lb builtin|haproxy]
+               [--partition] [--logout-users N] [--idle-users N] [--idle-pause S] [--double-gap S]
+               [--soak [--soak-scale X]] [--json]
 
 Starts every instance of the config (default: the packaged server.xml.example, moved onto free
 ports) with the demo app, drives simulated users through a sticky balancer, injects a seeded fault
 schedule, checks that no acknowledged increment was lost and no read went stale, and reports.
+The users include logout users (`--logout-users`: they log out, keep the old cookie and read
+with it again: the session must stay gone) and idle users (`--idle-users`, `--idle-pause`: their
+sessions sit without traffic across faults); the instances run ring.drill.app, whose hash chain
+of increments lets the checker see forked histories. `--faults new` runs the faults of the
+integrity and redundancy issues (ring.drill.schedule lists every fault); `--soak` runs the soak
+mix (`--soak-scale 0.05` for a short one).
 Progress goes to stderr; the report to stdout (a table, or with --json one JSON object).
 Exit 0: no violation; 1: a violation (the report shows the seed and the replay command);
 2: a usage or configuration error; 130/143: interrupted (everything was cleaned up).
