@@ -130,6 +130,11 @@ def analyze(*, seed: int, history: Sequence[Op], faults: Sequence[Fault], events
                             "after_revive": sum(1 for r in killed
                                                 if r["detail"].get("redundant_before_revive") is False)}
     by_fault = attribute(verdict.anomalies, faults, rows)
+    stops = [r for r in rows if "exit_code" in r["detail"]]
+    clean_stops = {"n": len(stops),
+                   "exit_codes": dict(Counter(str(r["detail"]["exit_code"]) for r in stops)),
+                   "stop": ck.quantiles(r["detail"]["stop_s"] for r in stops if r["detail"].get("stop_s") is not None),
+                   "declared_by_peers": ck.quantiles(r["detection_s"] for r in stops if r["detection_s"] is not None)}
 
     violations: list[str] = []
     if verdict.lost:
@@ -179,6 +184,8 @@ def analyze(*, seed: int, history: Sequence[Op], faults: Sequence[Fault], events
         "all_redundant_after_kill": redundant_after_kill,
         "rejoin_redundant": ck.quantiles(r["rejoin_redundant_s"] for r in rows if r["rejoin_redundant_s"] is not None),
         "anomalies_by_fault": by_fault,
+        "clean_stops": clean_stops,
+        "faults_by_kind": dict(sorted(Counter(r["kind"] for r in rows).items())),
         "healed": ck.quantiles(r["healed_s"] for r in rows if r["healed_s"] is not None),
         "orphans_adopted": ck.quantiles(r["orphans_adopted_s"] for r in rows if r["orphans_adopted_s"] is not None),
         "unreplicated_writes": unreplicated,
@@ -251,6 +258,12 @@ def render(report: dict[str, Any], console: Any) -> None:
                     _q(red) + (f"; {red['after_revive']} only after the revival, {red['never']} not within the wait"
                                if red["after_revive"] or red["never"] else ""))
     summary.add_row("every session on two copies after a rejoin", _q(report["rejoin_redundant"]))
+    stops = report["clean_stops"]
+    if stops["n"]:
+        summary.add_row("SIGTERM stops (exit codes)", ", ".join(f"{c}: {n}" for c, n in stops["exit_codes"].items()))
+        summary.add_row("SIGTERM until exit", _q(stops["stop"]))
+        summary.add_row("SIGTERM until a peer declared it", _q(stops["declared_by_peers"]))
+    summary.add_row("faults", ", ".join(f"{n} {k}" for k, n in report["faults_by_kind"].items()) or "-")
     summary.add_row("ring healed (victim back)", _q(report["healed"]))
     summary.add_row("orphans adopted (no single copy)", _q(report["orphans_adopted"]))
     summary.add_row("unreplicated writes", str(report["unreplicated_writes"]))

@@ -92,3 +92,32 @@ def test_an_idle_user_waits_from_its_return_not_from_the_fault() -> None:
            Op(1, INCR, 9.9, 12.5, "indeterminate"), Op(1, INCR, 12.6, 12.8, OK, 1, "b")]  # in flight: waits
     waits = unavailability(fault, ops, threshold=1.0)
     assert waits == {"0": pytest.approx(0.2), "1": pytest.approx(2.8)}
+
+
+def test_the_report_gives_redundancy_forks_and_clean_stops() -> None:
+    from rich.console import Console
+
+    from ring.drill.app import GENESIS, next_chain
+    from ring.drill.checker import INCR, OK, READ, Op
+    from ring.drill.report import analyze, render
+
+    c1 = next_chain(GENESIS, "t1")
+    history = [Op(0, INCR, 1.0, 1.1, OK, 1, "a", chain=c1, prev=GENESIS, version=0),
+               Op(0, READ, 20.0, 20.1, OK, 1, "b", chain=next_chain(GENESIS, "other"), version=0)]
+    faults = [Fault("kill", "a", 10.0, 14.0, 11.0, 15.0, detail={"all_redundant_s": 1.5, "rejoin_redundant_s": 0.5,
+                                                               "redundant_before_revive": True}),
+              Fault("sigterm-busiest", "b", 16.0, 19.0, detail={"exit_code": 0, "stop_s": 0.8,
+                                                                "all_redundant_s": None})]
+    events = [{"event": "declared_dead", "instance": "c", "peer": "b", "mono": 16.5}]
+    report = analyze(seed=1, history=history, faults=faults, events=events, schedule=[], started=0.0, ended=30.0,
+                     options={}, unreplicated=0, final_unread=[], problems=[], failure_timeout=1.0, threshold=1.0,
+                     replay=["ring", "drill"])
+    assert report["forked"] == 1 and not report["ok"]
+    assert report["all_redundant_after_kill"]["n"] == 1 and report["all_redundant_after_kill"]["never"] == 1
+    assert report["clean_stops"]["exit_codes"] == {"0": 1}
+    assert report["clean_stops"]["declared_by_peers"]["p50"] == 0.5
+    assert report["anomalies_by_fault"] == {"sigterm-busiest": {"forked": 1}}
+    console = Console(record=True, width=220)
+    render(report, console)
+    text = console.export_text()
+    assert "two copies again" in text and "forked" in text and "SIGTERM" in text
