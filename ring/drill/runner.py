@@ -7,7 +7,8 @@ before anything starts (a `DrillPlan`: seed, fault kinds, schedule, replay comma
     1. isolate        with --partition, a network namespace per instance
     2. start_cluster  the config copied into the work directory with free ports (namespace
                       addresses with --partition), every instance a real `ring serve` process
-                      with the demo app; wait until each is ready and the ring formed
+                      with the drill's app (ring.drill.app: the demo's counter with a hash chain);
+                      wait until each is ready and the ring formed
     3. start_balancer the built-in sticky balancer, or HAProxy, in front
     4. start_users    the simulated users and the status watcher; the drill's clock starts
     5. inject_faults  after a short warm-up, the seeded schedule one fault at a time, waiting
@@ -314,7 +315,8 @@ class Drill:
         stack.callback(workload.stop, spec.timeout + 2.0)
         watcher.start()
         stack.callback(watcher.stop)
-        self.progress.say(f"{self.opts.users} users through the {self.opts.lb} balancer at {host}:{port}; "
+        roles = ", ".join(f"{n} {role}" for role, n in workload.roles().items())
+        self.progress.say(f"{self.opts.users} users through the {self.opts.lb} balancer at {host}:{port} ({roles}); "
                           f"seed {self.plan.seed}")
         return workload, started
 
