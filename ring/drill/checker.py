@@ -285,13 +285,17 @@ DETECTED_KINDS = ("kill", "kill-successor", "pause-long", "partition", "partitio
                   "partition-pair", "flap", "logout-paused", "double-failure", "sigterm-busiest")
 
 
-def detection_time(fault: Fault, events: Sequence[dict[str, Any]]) -> float | None:
-    """Fault -> the first "declared_dead" of the victim by any instance, in seconds."""
+def detection_time(fault: Fault, events: Sequence[dict[str, Any]], grace: float = 2.0) -> float | None:
+    """Fault -> the first "declared_dead" of the victim by any instance, in seconds; only while
+    the fault lasted (until it was lifted and the ring healed, plus `grace`): a later declaration
+    belongs to a later fault, and a fault nobody declared has no detection time."""
     if fault.victim is None:
         return None
+    until = max(fault.end, fault.healed or fault.end) + grace
     for e in events:
-        if e.get("event") == "declared_dead" and e.get("peer") == fault.victim and e.get("mono", 0) >= fault.start:
-            return float(e["mono"]) - fault.start
+        mono = float(e.get("mono", 0.0))
+        if e.get("event") == "declared_dead" and e.get("peer") == fault.victim and fault.start <= mono <= until:
+            return mono - fault.start
     return None
 
 

@@ -121,3 +121,12 @@ def test_the_report_gives_redundancy_forks_and_clean_stops() -> None:
     render(report, console)
     text = console.export_text()
     assert "two copies again" in text and "forked" in text and "SIGTERM" in text
+
+
+def test_a_declaration_after_the_fault_is_not_its_detection() -> None:
+    from ring.drill.checker import detection_time
+
+    cut = Fault("partition-pair", "c", 10.0, 16.0, healed=18.0)
+    late = [{"event": "declared_dead", "instance": "a", "peer": "c", "mono": 80.0}]
+    assert detection_time(cut, late) is None
+    assert detection_time(cut, [{"event": "declared_dead", "instance": "a", "peer": "c", "mono": 12.5}]) == 2.5
