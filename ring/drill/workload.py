@@ -166,11 +166,14 @@ class User:
             self.ghosts = [*self.ghosts, (self.logged_out, cookies)][-self.spec.max_ghosts:]
 
     def final_read(self, deadline: float) -> bool:
-        """Read the session until an ok answer (after the last fault, every session must be readable)."""
+        """Read the session until an ok answer (after the last fault, every session must be readable),
+        then each old cookie once more (a logged-out session must still be gone)."""
         while True:
             op = self.operate(READ, final=True)
             self.record(op)
             if op.outcome == OK:
+                for ghost in list(self.ghosts):
+                    self.record(self.operate(READ, final=True, ghost=ghost))
                 return True
             if time.monotonic() >= deadline:
                 return False
