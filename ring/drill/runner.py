@@ -336,7 +336,7 @@ class Drill:
             if nemesis.problems:
                 self.progress.say("stopping the faults: " + nemesis.problems[-1])
                 break
-        remaining = deadline - time.monotonic()
+        remaining = TAIL if self.opts.soak else deadline - time.monotonic()  # a soak ends with its schedule
         if remaining > 0:
             self.progress.phase = "load only"
             time.sleep(remaining)
