@@ -317,13 +317,14 @@ def unavailability(fault: Fault, history: Sequence[Op], *, threshold: float) -> 
     """user -> seconds from the fault to the completion of the user's first ok op invoked after it.
 
     Only users whose wait exceeds `threshold` (longer than a healthy request plus think time) or
-    whose previous ok request was served by the victim count as affected. A user that was not
-    trying (no request in flight at the fault, and none sent within `threshold` after it: an idle
-    user) waits from its first request after the fault, not from the fault.
+    whose previous ok request was served by the victim count as affected. A user that stopped
+    trying (no request in flight for longer than `threshold`: an idle user) waits from its next
+    request, not from the fault.
     """
     last_before: dict[int, str | None] = {}
     in_flight: set[int] = set()
-    first_try: dict[int, float] = {}
+    since: dict[int, float] = {}  # user -> when its current wait started
+    last_done: dict[int, float] = {}  # user -> completion of its latest op after the fault
     first_after: dict[int, float] = {}
     users: set[int] = set()
     for op in sorted(history, key=lambda o: o.invoke):
@@ -334,18 +335,20 @@ def unavailability(fault: Fault, history: Sequence[Op], *, threshold: float) -> 
             if op.complete >= fault.start:
                 in_flight.add(op.user)
             continue
-        first_try.setdefault(op.user, op.invoke)
-        if op.outcome == OK and op.user not in first_after:
+        if op.user in first_after:
+            continue
+        previous = last_done.get(op.user, fault.start if op.user not in in_flight else op.invoke)
+        if op.user not in since or op.invoke - previous > threshold:
+            since[op.user] = op.invoke if op.invoke - previous > threshold else fault.start
+        last_done[op.user] = max(last_done.get(op.user, 0.0), op.complete)
+        if op.outcome == OK:
             first_after[op.user] = op.complete
     out: dict[str, float] = {}
     for user in sorted(users):
         done = first_after.get(user)
         if done is None:
             continue  # no ok op after the fault (the drill ended): not measurable
-        since = fault.start
-        if user not in in_flight and first_try[user] - fault.start > threshold:
-            since = first_try[user]  # it came back later (idle): its wait starts then
-        wait = done - since
+        wait = done - since[user]
         pinned = fault.victim is not None and last_before.get(user) == fault.victim
         if wait > threshold or pinned:
             out[str(user)] = wait

@@ -130,3 +130,12 @@ def test_a_declaration_after_the_fault_is_not_its_detection() -> None:
     late = [{"event": "declared_dead", "instance": "a", "peer": "c", "mono": 80.0}]
     assert detection_time(cut, late) is None
     assert detection_time(cut, [{"event": "declared_dead", "instance": "a", "peer": "c", "mono": 12.5}]) == 2.5
+
+
+def test_a_user_that_goes_idle_after_a_failure_waits_from_its_return() -> None:
+    from ring.drill.checker import INCR, OK, READ, Op, unavailability
+
+    fault = Fault("kill", "d", 16.7, 20.0)
+    ops = [Op(15, INCR, 16.6, 16.65, OK, 1, "d"), Op(15, READ, 16.8, 18.6, "indeterminate"),
+           Op(15, INCR, 40.2, 40.6, "indeterminate"), Op(15, INCR, 40.7, 41.3, OK, 2, "b")]
+    assert unavailability(fault, ops, threshold=1.0) == {"15": pytest.approx(1.1)}
