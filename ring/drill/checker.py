@@ -30,6 +30,8 @@ Indeterminate increments are never counted as lost: they only raise the ceiling 
 a jump of +2). An ok logout starts a new session (next count 1, anything else is `resurrected`).
 An indeterminate logout may take effect at any later time (the server can still be working on it
 when the client gave up), so until the user sees a fresh session, a fresh start is not a reset.
+A ghost read (the cookie of a session whose logout was acknowledged, kept and sent again) that
+finds data is `resurrected`; two histories after one version are `forked` (ring.drill.forks).
 
 `summarize` adds the figures of the report (detection, unavailability, redundancy, false
 declarations) from the history, the injected faults and the instances' event logs.
@@ -41,6 +43,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ring.drill.forks import ForkTracker, GhostTracker
 
 OK = "ok"
 FAILED = "failed"
@@ -66,6 +70,10 @@ class Op:
     status: int | None = None  # HTTP status, if any
     error: str | None = None  # why it was not ok
     final: bool = False  # one of the reads after the last fault
+    ghost: int | None = None  # a read with the cookie of the user's n-th logged-out session (must be empty)
+    chain: str | None = None  # ok incr: the session's history after it; ok read: the history read
+    prev: str | None = None  # ok incr: the history it was applied on
+    version: int | None = None  # ok incr or read: the session version the request loaded
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -82,7 +90,7 @@ class Op:
 @dataclass(frozen=True, slots=True)
 class Anomaly:
     user: int
-    kind: str  # lost | stale | reset | duplicated | resurrected
+    kind: str  # lost | stale | reset | duplicated | resurrected | forked
     at: float  # complete time of the op that revealed it
     detail: str
 
@@ -94,11 +102,12 @@ class Verdict:
     resets: int = 0  # sessions that silently restarted empty
     duplicated: int = 0  # counts above what the applied increments can explain
     resurrected: int = 0  # a logged-out session came back
+    forked: int = 0  # two histories after one version (ring.drill.forks)
     anomalies: list[Anomaly] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.stale or self.duplicated or self.resurrected)
+        return not (self.lost or self.stale or self.duplicated or self.resurrected or self.forked)
 
 
 @dataclass(slots=True)
@@ -111,10 +120,13 @@ class _Chain:
     # working on it when the client gives up): until a fresh start is seen, one is not a reset
     maybe_logged_out: bool = False
 
+    forks: ForkTracker = field(default_factory=ForkTracker)
+
     def restart(self) -> None:
         self.floor = self.ceiling = 0
         self.acked = []
         self.logged_out = self.maybe_logged_out = False
+        self.forks.restart()
 
 
 def check(history: Iterable[Op]) -> Verdict:
@@ -130,7 +142,15 @@ def check(history: Iterable[Op]) -> Verdict:
 
 def _check_user(ops: Sequence[Op], v: Verdict) -> None:
     chain = _Chain()
+    ghosts = GhostTracker()
     for op in ops:
+        if op.ghost is not None:
+            if op.outcome == OK:
+                found = ghosts.observe(op, op.ghost)
+                if found:
+                    v.resurrected += 1
+                    v.anomalies.append(Anomaly(op.user, "resurrected", op.complete, found))
+            continue
         if op.kind == LOGOUT:
             if op.outcome == OK:
                 chain.restart()
@@ -153,6 +173,7 @@ def _check_user(ops: Sequence[Op], v: Verdict) -> None:
                                            f"{op.kind} saw {c} after an acknowledged logout"))
             chain.floor, chain.ceiling = c, max(c, chain.ceiling)
             chain.acked = [c] if op.kind == INCR else []
+            chain.forks.observe(op)
             continue
         if chain.maybe_logged_out and fresh:
             chain.restart()
@@ -178,6 +199,7 @@ def _check_user(ops: Sequence[Op], v: Verdict) -> None:
                                                f"{op.kind} returned {c} after count {chain.floor} was seen"))
                 chain.acked = [n for n in chain.acked if n <= seen]
                 chain.floor = seen
+                chain.forks.rollback(seen)
         if op.kind == INCR:
             chain.acked.append(c)
         if c > chain.ceiling:
@@ -185,7 +207,14 @@ def _check_user(ops: Sequence[Op], v: Verdict) -> None:
             v.anomalies.append(Anomaly(op.user, "duplicated", op.complete,
                                        f"{op.kind} saw {c} but at most {chain.ceiling} increments were sent"))
             chain.ceiling = c
+        outstanding = chain.ceiling > max(chain.floor, c)  # an indeterminate incr may still be applied
         chain.floor = max(chain.floor, c)
+        forked = chain.forks.observe(op)
+        if forked:
+            if outstanding:
+                forked += " (an indeterminate increment of this user may have been applied late)"
+            v.forked += 1
+            v.anomalies.append(Anomaly(op.user, "forked", op.complete, forked))
 
 
 def _reset(op: Op, chain: _Chain, v: Verdict, detail: str) -> None:
@@ -252,16 +281,21 @@ class Fault:
     adopted: float | None = None  # when no instance held orphans any more (they were single copies)
 
 
-DETECTED_KINDS = ("kill", "kill-successor", "pause-long", "partition", "partition-oneway")
+DETECTED_KINDS = ("kill", "kill-successor", "pause-long", "partition", "partition-oneway", "partition-halves",
+                  "partition-pair", "flap", "logout-paused", "double-failure", "sigterm-busiest")
 
 
-def detection_time(fault: Fault, events: Sequence[dict[str, Any]]) -> float | None:
-    """Fault -> the first "declared_dead" of the victim by any instance, in seconds."""
+def detection_time(fault: Fault, events: Sequence[dict[str, Any]], grace: float = 2.0) -> float | None:
+    """Fault -> the first "declared_dead" of the victim by any instance, in seconds; only while
+    the fault lasted (until it was lifted and the ring healed, plus `grace`): a later declaration
+    belongs to a later fault, and a fault nobody declared has no detection time."""
     if fault.victim is None:
         return None
+    until = max(fault.end, fault.healed or fault.end) + grace
     for e in events:
-        if e.get("event") == "declared_dead" and e.get("peer") == fault.victim and e.get("mono", 0) >= fault.start:
-            return float(e["mono"]) - fault.start
+        mono = float(e.get("mono", 0.0))
+        if e.get("event") == "declared_dead" and e.get("peer") == fault.victim and fault.start <= mono <= until:
+            return mono - fault.start
     return None
 
 
@@ -283,9 +317,14 @@ def unavailability(fault: Fault, history: Sequence[Op], *, threshold: float) -> 
     """user -> seconds from the fault to the completion of the user's first ok op invoked after it.
 
     Only users whose wait exceeds `threshold` (longer than a healthy request plus think time) or
-    whose previous ok request was served by the victim count as affected.
+    whose previous ok request was served by the victim count as affected. A user that stopped
+    trying (no request in flight for longer than `threshold`: an idle user) waits from its next
+    request, not from the fault.
     """
     last_before: dict[int, str | None] = {}
+    in_flight: set[int] = set()
+    since: dict[int, float] = {}  # user -> when its current wait started
+    last_done: dict[int, float] = {}  # user -> completion of its latest op after the fault
     first_after: dict[int, float] = {}
     users: set[int] = set()
     for op in sorted(history, key=lambda o: o.invoke):
@@ -293,14 +332,23 @@ def unavailability(fault: Fault, history: Sequence[Op], *, threshold: float) -> 
         if op.invoke < fault.start:
             if op.outcome == OK:
                 last_before[op.user] = op.instance
+            if op.complete >= fault.start:
+                in_flight.add(op.user)
             continue
-        if op.outcome == OK and op.user not in first_after:
-            first_after[op.user] = op.complete - fault.start
+        if op.user in first_after:
+            continue
+        previous = last_done.get(op.user, fault.start if op.user not in in_flight else op.invoke)
+        if op.user not in since or op.invoke - previous > threshold:
+            since[op.user] = op.invoke if op.invoke - previous > threshold else fault.start
+        last_done[op.user] = max(last_done.get(op.user, 0.0), op.complete)
+        if op.outcome == OK:
+            first_after[op.user] = op.complete
     out: dict[str, float] = {}
     for user in sorted(users):
-        wait = first_after.get(user)
-        if wait is None:
+        done = first_after.get(user)
+        if done is None:
             continue  # no ok op after the fault (the drill ended): not measurable
+        wait = done - since[user]
         pinned = fault.victim is not None and last_before.get(user) == fault.victim
         if wait > threshold or pinned:
             out[str(user)] = wait
@@ -313,6 +361,8 @@ def down_windows(faults: Sequence[Fault], grace: float) -> dict[str, list[tuple[
     for f in faults:
         if f.victim is not None and f.down:
             windows[f.victim].append((f.start, f.end + grace))
+        for name in f.detail.get("cut", []):  # a network fault: every instance it cut off
+            windows[name].append((f.start, f.end + grace))
         for step in f.detail.get("steps", []):  # rolling restart: one stop per instance
             windows[step["instance"]].append((step["stopped"], step["started"] + grace))
     return windows

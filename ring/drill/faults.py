@@ -1,116 +1,54 @@
-"""The fault schedule (seeded) and the nemesis that carries it out on a LocalCluster.
-
-`plan(seed, kinds, ids, failure_timeout)` is pure: the same seed gives the same sequence of
-faults, victims, holds and gaps, so a drill that found a violation can be replayed. Kinds come
-round by round, each round a fresh shuffle of the requested kinds, so every kind shows up early.
-
-    kill              SIGKILL a random instance, revive it after a few seconds
-    kill-successor    SIGKILL the successor of the busiest instance (most primaries)
-    pause-long        SIGSTOP past the failure timeout, then SIGCONT (the zombie must be fenced)
-    pause-short       SIGSTOP for half the failure timeout: nobody may declare it dead
-    rolling-restart   SIGTERM and restart every instance, one at a time, healing in between
-    partition         (--partition) cut one instance from its peers both ways, then heal
-    partition-oneway  (--partition) the instance hears nothing from its peers, then heal
-    loss              (--partition) 5 % random loss on every peer link; nobody may be declared dead
+"""The nemesis: carries out a drill's fault schedule (ring.drill.schedule) on a LocalCluster.
 
 The nemesis waits until the ring healed after each fault (every live instance alive in one cycle,
-nobody resyncing) and then until the orphans were adopted (none left, or every user served since),
-so only one failure is unrecovered at a time: an orphan is the only copy of a session of an
-instance that failed or restarted, until a request adopts it. A second failure before that loses
-it: `ignore_orphans` paces the faults on the ring alone and shows it (a rolling restart paced so
-loses sessions).
+nobody resyncing) and then until the orphans were adopted (none left, or every user that is not
+idle by design served since), so only one failure is unrecovered at a time: an orphan is the only
+copy of a session of an instance that failed or restarted. `ignore_orphans` paces the faults on
+the ring alone. After a kill it also measures how long until every session has two copies again
+(ring.drill.redundancy: orphans count as single copies), while the victim is down and after it
+rejoins. The faults of issues 9 and 10 live in ring.drill.faults_more; every fault undoes what it
+did in a `finally` (heal, resume, restart), and `restore()` undoes whatever is left.
 What happened is recorded as a `checker.Fault` with monotonic times.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ring.core.topology import is_single_cycle
+from ring.drill import faults_more
 from ring.drill.checker import Fault
 from ring.drill.cluster import LocalCluster, poll
 from ring.drill.netns import Namespaces
-
-PROCESS_KINDS = ("kill", "kill-successor", "pause-long", "pause-short", "rolling-restart")
-NETWORK_KINDS = ("partition", "partition-oneway", "loss")
-ALL_KINDS = PROCESS_KINDS + NETWORK_KINDS
-DEFAULT_KINDS = ("kill", "kill-successor", "pause-long", "pause-short")
-DEFAULT_PARTITION_KINDS = ("partition", "partition-oneway", "loss", "kill")
-
-LOSS_PROBABILITY = 0.05  # reference/reliability.md T9: no false declaration at 5 %
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedFault:
-    index: int
-    kind: str
-    victim: str | None  # None: chosen when injected (kill-successor) or every instance
-    gap: float  # seconds of plain load before it
-    hold: float  # how long the fault lasts (until revive, resume or heal)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "kind": self.kind, "victim": self.victim,
-                "gap": round(self.gap, 3), "hold": round(self.hold, 3)}
-
-
-def parse_kinds(text: str | None, *, partition: bool) -> tuple[str, ...]:
-    if not text:
-        return DEFAULT_PARTITION_KINDS if partition else DEFAULT_KINDS
-    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
-    unknown = [k for k in kinds if k not in ALL_KINDS]
-    if unknown:
-        raise ValueError(f"unknown fault {', '.join(unknown)}; known: {', '.join(ALL_KINDS)}")
-    if not kinds:
-        raise ValueError("--faults needs at least one fault")
-    return kinds
-
-
-def plan(seed: int, kinds: Sequence[str], ids: Sequence[str], failure_timeout: float,
-         count: int = 200) -> list[PlannedFault]:
-    rng = random.Random(seed)
-    ft = failure_timeout
-    out: list[PlannedFault] = []
-    while len(out) < count:
-        round_ = list(kinds)
-        rng.shuffle(round_)
-        for kind in round_:
-            victim = rng.choice(list(ids)) if kind not in ("kill-successor", "rolling-restart", "loss") else None
-            hold = {
-                "kill": rng.uniform(3.0, 5.0),  # revive after a few seconds
-                "kill-successor": rng.uniform(3.0, 5.0),
-                "pause-long": rng.uniform(2.0, 3.0) * ft,  # well past the failure timeout
-                "pause-short": 0.5 * ft,
-                "rolling-restart": 0.0,
-                "partition": rng.uniform(2.5, 3.5) * ft,
-                "partition-oneway": rng.uniform(2.5, 3.5) * ft,
-                "loss": max(8.0, 6.0 * ft),
-            }[kind]
-            out.append(PlannedFault(len(out), kind, victim, rng.uniform(1.0, 3.0), hold))
-            if len(out) >= count:
-                break
-    return out
-
-
-def estimated_cost(p: PlannedFault, n_instances: int, failure_timeout: float) -> float:
-    """Seconds the fault and the healing after it probably take (to stop injecting in time)."""
-    heal = 2.0 * failure_timeout + 2.0
-    if p.kind == "rolling-restart":
-        return n_instances * (3.0 + failure_timeout)
-    if p.kind == "pause-short":
-        return p.hold + failure_timeout + 2.0
-    return p.hold + heal
+from ring.drill.redundancy import fully_redundant
+from ring.drill.schedule import (  # noqa: F401 - re-exported: the drill's fault vocabulary
+    ALL_KINDS,
+    DEFAULT_KINDS,
+    DEFAULT_PARTITION_KINDS,
+    LOSS_PROBABILITY,
+    NETWORK_KINDS,
+    PROCESS_KINDS,
+    PlannedFault,
+    estimated_cost,
+    parse_kinds,
+    plan,
+)
 
 
 class Nemesis:
     def __init__(self, cluster: LocalCluster, *, failure_timeout: float, namespaces: Namespaces | None = None,
                  heal_timeout: float = 30.0, say: Callable[[str], None] = lambda s: None,
                  ignore_orphans: bool = False, orphan_timeout: float = 12.0,
-                 served_since: Callable[[float], bool] = lambda t: True) -> None:
+                 served_since: Callable[[float], bool] = lambda t: True, users: Any = None,
+                 double_gap: float | None = None) -> None:
         self.cluster = cluster
+        self.users = users  # the Workload (logout_now, ghost_reads_now, users_on), or None
+        self.double_gap = double_gap  # overrides the planned gap of double-failure
+        # how long to wait for every session to have two copies again before giving up on the figure
+        # (not a liveness violation: the report shows the kill without a time)
+        self.redundancy_timeout = max(8.0, 4.0 * failure_timeout)
         self.ignore_orphans = ignore_orphans
         # how long a user may keep the next fault back (one request timeout: a stuck request fails
         # by then and the user retries); `served_since(t)`: every user had an ok answer after t
@@ -142,6 +80,32 @@ class Nemesis:
             return time.monotonic()
         if required:
             self.problems.append(f"the ring did not heal within {timeout or self.heal_timeout:g} s after {what}")
+        return None
+
+    def running(self, excluded: Sequence[str] = ()) -> list[str]:
+        return [n for n, i in self.cluster.instances.items() if i.running and not i.paused and n not in excluded]
+
+    def redundant(self, excluded: Sequence[str] = ()) -> bool:
+        """Every session on two running instances, orphans counted as single (ring.drill.redundancy)."""
+        return fully_redundant(self.cluster.status(0.5), self.running(excluded))
+
+    def watch(self, until: float, excluded: Sequence[str] = ()) -> tuple[float | None, float | None]:
+        """Poll until `until` (or both happened): (ring re-formed at, every session redundant at)."""
+        formed = redundant = None
+        while formed is None or redundant is None:
+            now = time.monotonic()
+            if formed is None and self.healed(excluded):
+                formed = now
+            if formed is not None and redundant is None and self.redundant(excluded):
+                redundant = now
+            if time.monotonic() >= until:
+                break
+            time.sleep(0.1)
+        return formed, redundant
+
+    def wait_redundant(self, timeout: float | None = None, excluded: Sequence[str] = ()) -> float | None:
+        if poll(lambda: self.healed(excluded) and self.redundant(excluded), timeout or self.heal_timeout, 0.1):
+            return time.monotonic()
         return None
 
     def orphans(self) -> int:
@@ -192,25 +156,47 @@ class Nemesis:
     def inject(self, p: PlannedFault) -> Fault | None:
         self.current = p.kind
         try:
-            method = getattr(self, "_" + p.kind.replace("-", "_"))
-            return method(p)  # type: ignore[no-any-return]
+            name = p.kind.replace("-", "_")
+            method = getattr(self, "_" + name, None)
+            if method is not None:
+                return method(p)  # type: ignore[no-any-return]
+            return getattr(faults_more, name)(self, p)  # type: ignore[no-any-return]
         finally:
             self.current = ""
 
-    def _kill(self, p: PlannedFault, victim: str | None = None, detail: dict[str, Any] | None = None) -> Fault:
+    def _kill(self, p: PlannedFault, victim: str | None = None, detail: dict[str, Any] | None = None,
+              *, terminate: bool = False) -> Fault:
+        """kill -9, revive after the hold; measures when every session had two copies again, while
+        the victim is down (`all_redundant_s`, or after its revival when not by then) and after it
+        rejoined (`rejoin_redundant_s`)."""
         victim = victim or p.victim
         assert victim is not None
-        self.say(f"kill -9 {victim}; revive in {p.hold:.1f} s")
-        t0 = self.cluster.kill(victim)
-        redundant = self.wait_healed(f"killing {victim}")
+        detail = detail or {}
+        self.say(f"{'SIGTERM' if terminate else 'kill -9'} {victim}; revive in {p.hold:.1f} s")
+        if terminate:
+            t0 = time.monotonic()
+            code = self.cluster.terminate(victim, timeout=20.0)
+            detail.update(exit_code=code, stop_s=round(time.monotonic() - t0, 3))
+            if code != 0:
+                self.problems.append(f"{victim} exited with {code} on SIGTERM (a clean stop exits 0)")
+        else:
+            t0 = self.cluster.kill(victim)
+        formed, redundant = self.watch(t0 + max(p.hold, self.ft + 0.5))
+        if formed is None:
+            self.problems.append(f"the ring did not re-form within {p.hold:g} s after killing {victim}")
+        detail["redundant_before_revive"] = redundant is not None
         remaining = t0 + p.hold - time.monotonic()
         if remaining > 0:
             time.sleep(remaining)
         back = self._start(victim)
         self.say(f"{victim} restarted")
-        detail = detail or {}
+        rejoined = self.wait_redundant(self.redundancy_timeout)
+        if redundant is None and rejoined is not None:
+            redundant = rejoined
+        detail["all_redundant_s"] = round(redundant - t0, 3) if redundant is not None else None
+        detail["rejoin_redundant_s"] = round(rejoined - back, 3) if rejoined is not None and back else None
         healed, adopted = self.settle(f"restarting {victim}", detail)
-        return Fault(p.kind, victim, t0, back or time.monotonic(), redundant, healed, True, detail, adopted)
+        return Fault(p.kind, victim, t0, back or time.monotonic(), formed, healed, True, detail, adopted)
 
     def _kill_successor(self, p: PlannedFault) -> Fault:
         busiest, successor = self.busiest()

@@ -9,6 +9,10 @@ never touches client traffic and never touches the host's own rules:
 
     cut(victim)            both ways: victim drops INPUT from and OUTPUT to every peer
     cut(victim, one_way)   victim drops INPUT from every peer (it can still send)
+    split(groups)          every instance drops INPUT from and OUTPUT to the instances of the other
+                           groups (2+2, a pair from the rest): both directions
+    cut_port(src, dst, p)  one direction of one link at the port level: src drops OUTPUT to dst's
+                           TCP port p (dst can still reach src, and src reaches dst's other ports)
     loss(p)                every namespace drops INPUT from every peer with probability p
     heal()                 flush the rules in every namespace
 
@@ -143,6 +147,23 @@ class Namespaces:
             if not one_way:
                 self.exec(victim, "iptables", "-w", "-I", "OUTPUT", "-d", peer_ip, "-j", "DROP")
 
+    def split(self, groups: Sequence[Sequence[str]]) -> None:
+        for group in groups:
+            others = [self.ip[n] for g in groups if g is not group for n in g]
+            for name in group:
+                for ip in others:
+                    self.exec(name, "iptables", "-w", "-I", "INPUT", "-s", ip, "-j", "DROP")
+                    self.exec(name, "iptables", "-w", "-I", "OUTPUT", "-d", ip, "-j", "DROP")
+
+    def cut_port(self, src: str, dst: str, port: int) -> None:
+        self.exec(src, "iptables", "-w", "-I", "OUTPUT", "-d", self.ip[dst], "-p", "tcp", "--dport", str(port),
+                  "-j", "DROP")
+
+    def rules(self, name: str) -> int:
+        """How many rules `name`'s namespace holds (INPUT and OUTPUT): 0 after a heal."""
+        out = self.exec(name, "iptables", "-w", "-S").stdout
+        return sum(1 for line in out.splitlines() if line.startswith("-A "))
+
     def loss(self, probability: float) -> None:
         for name in self.ids:
             for peer_ip in self.peers(name):
@@ -150,9 +171,16 @@ class Namespaces:
                           "--mode", "random", "--probability", f"{probability:g}", "-j", "DROP")
 
     def heal(self) -> None:
+        """Flush every namespace's rules; tries them all even when one fails (then raises)."""
+        failed: list[str] = []
         for name in self.ids:
-            self.exec(name, "iptables", "-w", "-F", "INPUT")
-            self.exec(name, "iptables", "-w", "-F", "OUTPUT")
+            for chain in ("INPUT", "OUTPUT"):
+                try:
+                    self.exec(name, "iptables", "-w", "-F", chain)
+                except DrillError as exc:
+                    failed.append(str(exc))
+        if failed:
+            raise DrillError("; ".join(failed))
 
     def teardown(self) -> None:
         if not self.created:

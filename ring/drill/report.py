@@ -18,7 +18,8 @@ from typing import Any
 from ring.drill import checker as ck
 from ring.drill.checker import DETECTED_KINDS, Fault, Op
 
-KILL_KINDS = ("kill", "kill-successor")
+KILL_KINDS = ("kill", "kill-successor", "double-failure", "sigterm-busiest")
+ROLLING_KINDS = ("rolling-restart", "rolling-idle")
 DETECTION_GOAL = 3.0  # seconds, p99 (the issue's goal; default failure timeout 2 s + confirmation)
 UNAVAILABILITY_SLACK = 1.0  # seconds over detection p99 for a failed-over user to be served again
 
@@ -31,7 +32,7 @@ def fault_rows(faults: Sequence[Fault], history: Sequence[Op], events: Sequence[
                started: float, threshold: float) -> list[dict[str, Any]]:
     rows = []
     for i, f in enumerate(faults):
-        if f.kind == "rolling-restart":
+        if f.kind in ROLLING_KINDS:
             waits: dict[str, float] = {}
             for step in f.detail.get("steps", []):
                 sub = Fault("stop", step["instance"], step["stopped"], step["started"])
@@ -43,7 +44,8 @@ def fault_rows(faults: Sequence[Fault], history: Sequence[Op], events: Sequence[
         if "steps" in detail:
             detail["steps"] = [{**s, "stopped": _r(s["stopped"] - started), "started": _r(s["started"] - started),
                                 "healed": _r(s["healed"] - started) if s["healed"] else None,
-                                "adopted": _r(s["adopted"] - started) if s.get("adopted") else None}
+                                "adopted": _r(s["adopted"] - started) if s.get("adopted") else None,
+                                **({"redundant_s": s["redundant_s"]} if "redundant_s" in s else {})}
                                for s in detail["steps"]]
         rows.append({
             "index": i,
@@ -54,6 +56,8 @@ def fault_rows(faults: Sequence[Fault], history: Sequence[Op], events: Sequence[
             "start_mono": f.start,
             "detection_s": _r(ck.detection_time(f, events)) if f.kind in DETECTED_KINDS else None,
             "redundancy_s": _r(f.redundant - f.start) if f.redundant else None,
+            "all_redundant_s": f.detail.get("all_redundant_s"),
+            "rejoin_redundant_s": f.detail.get("rejoin_redundant_s"),
             "resync_finished_s": _r(ck.resync_time(f, events)) if f.kind in DETECTED_KINDS else None,
             "healed_s": _r(f.healed - f.start) if f.healed else None,
             "orphans_adopted_s": _r(f.adopted - f.start) if f.adopted else None,
@@ -62,6 +66,21 @@ def fault_rows(faults: Sequence[Fault], history: Sequence[Op], events: Sequence[
             "detail": detail,
         })
     return rows
+
+
+def attribute(anomalies: Sequence[ck.Anomaly], faults: Sequence[Fault], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each anomaly charged to the last fault injected before the operation that revealed it
+    ("before any fault" otherwise): a per-fault count in each row, and totals per fault kind."""
+    totals: dict[str, Counter[str]] = {}
+    for row in rows:
+        row["anomalies"] = {}
+    for a in anomalies:
+        index = max((i for i, f in enumerate(faults) if f.start <= a.at), default=None)
+        key = "before any fault" if index is None else faults[index].kind
+        totals.setdefault(key, Counter())[a.kind] += 1
+        if index is not None:
+            rows[index]["anomalies"][a.kind] = rows[index]["anomalies"].get(a.kind, 0) + 1
+    return {k: dict(v) for k, v in sorted(totals.items())}
 
 
 def analyze(*, seed: int, history: Sequence[Op], faults: Sequence[Fault], events: Sequence[dict[str, Any]],
@@ -76,7 +95,7 @@ def analyze(*, seed: int, history: Sequence[Op], faults: Sequence[Fault], events
     kill_waits: list[float] = []
     all_waits: list[float] = []
     for f in faults:
-        if f.kind == "rolling-restart":
+        if f.kind in ROLLING_KINDS:
             continue
         w = list(ck.unavailability(f, history, threshold=threshold).values())
         all_waits += w
@@ -105,6 +124,18 @@ def analyze(*, seed: int, history: Sequence[Op], faults: Sequence[Fault], events
         goals["every_failure_detected"] = {"value": [f"#{r['index']} {r['kind']} {r['victim']}" for r in undetected],
                                            "target": "declared dead", "met": False}
 
+    killed = [r for r in rows if r["kind"] in KILL_KINDS]
+    redundant_after_kill = {**ck.quantiles(r["all_redundant_s"] for r in killed if r["all_redundant_s"] is not None),
+                            "never": sum(1 for r in killed if r["all_redundant_s"] is None),
+                            "after_revive": sum(1 for r in killed
+                                                if r["detail"].get("redundant_before_revive") is False)}
+    by_fault = attribute(verdict.anomalies, faults, rows)
+    stops = [r for r in rows if "exit_code" in r["detail"]]
+    clean_stops = {"n": len(stops),
+                   "exit_codes": dict(Counter(str(r["detail"]["exit_code"]) for r in stops)),
+                   "stop": ck.quantiles(r["detail"]["stop_s"] for r in stops if r["detail"].get("stop_s") is not None),
+                   "declared_by_peers": ck.quantiles(r["detection_s"] for r in stops if r["detection_s"] is not None)}
+
     violations: list[str] = []
     if verdict.lost:
         violations.append(f"{verdict.lost} acknowledged increments lost ({verdict.resets} sessions reset)")
@@ -114,6 +145,8 @@ def analyze(*, seed: int, history: Sequence[Op], faults: Sequence[Fault], events
         violations.append(f"{verdict.duplicated} counts higher than the increments sent (duplicated writes)")
     if verdict.resurrected:
         violations.append(f"{verdict.resurrected} sessions came back after an acknowledged logout")
+    if verdict.forked:
+        violations.append(f"{verdict.forked} forked sessions (two histories after one version)")
     if false:
         violations.append(f"{len(false)} false failure declarations: "
                           + ", ".join(f"{e['instance']} {e['event']} {e['peer'] or ''} at {e['at']} s".replace("  ", " ")
@@ -133,6 +166,7 @@ def analyze(*, seed: int, history: Sequence[Op], faults: Sequence[Fault], events
         "resets": verdict.resets,
         "duplicated": verdict.duplicated,
         "resurrected": verdict.resurrected,
+        "forked": verdict.forked,
         "violations": violations,
         "goals": goals,
         "goals_missed": missed,
@@ -147,6 +181,11 @@ def analyze(*, seed: int, history: Sequence[Op], faults: Sequence[Fault], events
         "unavailability": unavail_kill,
         "unavailability_all_faults": ck.quantiles(all_waits),
         "redundancy": ck.quantiles(r["redundancy_s"] for r in rows if r["redundancy_s"] is not None),
+        "all_redundant_after_kill": redundant_after_kill,
+        "rejoin_redundant": ck.quantiles(r["rejoin_redundant_s"] for r in rows if r["rejoin_redundant_s"] is not None),
+        "anomalies_by_fault": by_fault,
+        "clean_stops": clean_stops,
+        "faults_by_kind": dict(sorted(Counter(r["kind"] for r in rows).items())),
         "healed": ck.quantiles(r["healed_s"] for r in rows if r["healed_s"] is not None),
         "orphans_adopted": ck.quantiles(r["orphans_adopted_s"] for r in rows if r["orphans_adopted_s"] is not None),
         "unreplicated_writes": unreplicated,
@@ -180,14 +219,15 @@ def render(report: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     faults = Table(title="faults", title_justify="left")
-    for col in ("#", "at s", "fault", "victim", "detected s", "redundant s", "healed s", "affected",
-                "unavailable p50/max s"):
+    for col in ("#", "at s", "fault", "victim", "detected s", "re-formed s", "2 copies s", "healed s", "affected",
+                "unavailable p50/max s", "anomalies"):
         faults.add_column(col, justify="right" if col not in ("fault", "victim") else "left")
     for r in report["faults"]:
         u = r["unavailability"]
+        found = ", ".join(f"{n} {k}" for k, n in sorted(r.get("anomalies", {}).items())) or "-"
         faults.add_row(str(r["index"]), _s(r["at"]), r["kind"], r["victim"] or "-", _s(r["detection_s"]),
-                       _s(r["redundancy_s"]), _s(r["healed_s"]), str(r["affected_users"]),
-                       f"{_s(u['p50'])} / {_s(u['max'])}" if u["n"] else "-")
+                       _s(r["redundancy_s"]), _s(r.get("all_redundant_s")), _s(r["healed_s"]), str(r["affected_users"]),
+                       f"{_s(u['p50'])} / {_s(u['max'])}" if u["n"] else "-", found)
     console.print(faults)
 
     ops = report["ops"]
@@ -204,14 +244,26 @@ def render(report: dict[str, Any], console: Any) -> None:
     summary.add_row("lost (acknowledged increments)", bad(report["lost"]))
     summary.add_row("stale", bad(report["stale"]))
     summary.add_row("sessions reset", bad(report["resets"]))
-    summary.add_row("duplicated / resurrected", f"{bad(report['duplicated'])} / {bad(report['resurrected'])}")
+    summary.add_row("duplicated / resurrected / forked",
+                    f"{bad(report['duplicated'])} / {bad(report['resurrected'])} / {bad(report['forked'])}")
     summary.add_row("false failure declarations", bad(len(report["false_declarations"])))
     summary.add_row("failovers (user moved)", str(report["failovers"]))
     summary.add_row("adoptions", str(report["adoptions"]))
     summary.add_row("detection", _q(report["detection"]))
     summary.add_row("unavailability (kills)", _q(report["unavailability"]))
     summary.add_row("unavailability (all faults)", _q(report["unavailability_all_faults"]))
-    summary.add_row("every session backed up again", _q(report["redundancy"]))
+    summary.add_row("ring re-formed without the victim", _q(report["redundancy"]))
+    red = report["all_redundant_after_kill"]
+    summary.add_row("every session on two copies again (kills)",
+                    _q(red) + (f"; {red['after_revive']} only after the revival, {red['never']} not within the wait"
+                               if red["after_revive"] or red["never"] else ""))
+    summary.add_row("every session on two copies after a rejoin", _q(report["rejoin_redundant"]))
+    stops = report["clean_stops"]
+    if stops["n"]:
+        summary.add_row("SIGTERM stops (exit codes)", ", ".join(f"{c}: {n}" for c, n in stops["exit_codes"].items()))
+        summary.add_row("SIGTERM until exit", _q(stops["stop"]))
+        summary.add_row("SIGTERM until a peer declared it", _q(stops["declared_by_peers"]))
+    summary.add_row("faults", ", ".join(f"{n} {k}" for k, n in report["faults_by_kind"].items()) or "-")
     summary.add_row("ring healed (victim back)", _q(report["healed"]))
     summary.add_row("orphans adopted (no single copy)", _q(report["orphans_adopted"]))
     summary.add_row("unreplicated writes", str(report["unreplicated_writes"]))
@@ -219,6 +271,10 @@ def render(report: dict[str, Any], console: Any) -> None:
         mark = "[green]met[/]" if g["met"] else "[yellow]missed[/]"
         summary.add_row(f"goal {name}", f"{mark}: {g['value']} (target {g['target']})")
     console.print(summary)
+    if report["anomalies_by_fault"]:
+        console.print("anomalies by the last fault before them: " + "; ".join(
+            f"{kind}: " + ", ".join(f"{n} {k}" for k, n in sorted(c.items()))
+            for kind, c in report["anomalies_by_fault"].items()))
     if report["violations"]:
         console.print("[red bold]VIOLATIONS[/]")
         for v in report["violations"]:

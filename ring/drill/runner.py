@@ -7,7 +7,8 @@ before anything starts (a `DrillPlan`: seed, fault kinds, schedule, replay comma
     1. isolate        with --partition, a network namespace per instance
     2. start_cluster  the config copied into the work directory with free ports (namespace
                       addresses with --partition), every instance a real `ring serve` process
-                      with the demo app; wait until each is ready and the ring formed
+                      with the drill's app (ring.drill.app: the demo's counter with a hash chain);
+                      wait until each is ready and the ring formed
     3. start_balancer the built-in sticky balancer, or HAProxy, in front
     4. start_users    the simulated users and the status watcher; the drill's clock starts
     5. inject_faults  after a short warm-up, the seeded schedule one fault at a time, waiting
@@ -25,6 +26,7 @@ and the signals are turned into an exception that unwinds it (ring.drill.hygiene
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import random
 import shutil
@@ -45,6 +47,7 @@ from ring.drill.faults import NETWORK_KINDS, Nemesis, PlannedFault, estimated_co
 from ring.drill.haproxy import HAProxy, find_haproxy
 from ring.drill.hygiene import new_workdir, reap_leftovers, signals_unwind
 from ring.drill.report import analyze
+from ring.drill.schedule import DOUBLE_GAP, SOAK_MIX, soak_plan
 from ring.drill.ui import Progress, status_line
 from ring.drill.workload import Workload, WorkloadSpec
 from ring.errors import ConfigError, DrillError
@@ -52,6 +55,7 @@ from ring.serverxml import load_server_xml
 
 READY_TIMEOUT = 30.0  # seconds for an instance to answer /readyz, and for the ring to form after
 TAIL = 2.0  # seconds of plain load the last fault leaves before the users stop
+DRILL_APP = "ring.drill.app:app"  # the demo's counter with a hash chain, so that forks show (ring.drill.forks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,12 @@ class DrillOptions:
     strict_goals: bool = False
     max_faults: int | None = None
     ignore_orphans: bool = False
+    logout_users: int | None = None  # None: users // 8
+    idle_users: int | None = None  # None: users // 8
+    idle_pause: float = 30.0
+    double_gap: float = DOUBLE_GAP
+    soak: bool = False
+    soak_scale: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +108,10 @@ class DrillPlan:
     @property
     def workload(self) -> WorkloadSpec:
         o = self.options
-        return WorkloadSpec(users=o.users, rate=o.rate, timeout=self.settings.request_timeout + 10.0)
+        return WorkloadSpec(users=o.users, rate=o.rate, timeout=self.settings.request_timeout + 10.0,
+                            logout_users=o.users // 8 if o.logout_users is None else o.logout_users,
+                            idle_users=o.users // 8 if o.idle_users is None else o.idle_users,
+                            idle_pause=o.idle_pause)
 
     @property
     def threshold(self) -> float:
@@ -137,6 +150,13 @@ def checked_kinds(opts: DrillOptions) -> tuple[str, ...]:
         raise ConfigError(f"--lb must be builtin or haproxy, got {opts.lb!r}")
     if opts.duration <= 0 or opts.users < 1 or opts.rate <= 0:
         raise ConfigError("--duration, --users and --rate must be positive")
+    if opts.idle_pause <= 0 or opts.double_gap < 0 or opts.soak_scale <= 0:
+        raise ConfigError("--idle-pause and --soak-scale must be positive, --double-gap at least 0")
+    extra = (opts.logout_users or 0) + (opts.idle_users or 0)
+    if min(opts.logout_users or 0, opts.idle_users or 0) < 0 or extra > opts.users:
+        raise ConfigError(f"--logout-users and --idle-users ({extra} together) must be part of the {opts.users} users")
+    if opts.soak:
+        return tuple(SOAK_MIX)
     return kinds
 
 
@@ -152,7 +172,14 @@ def replay_command(opts: DrillOptions, seed: int, kinds: tuple[str, ...]) -> lis
         cmd += ["--max-faults", str(opts.max_faults)]
     if opts.ignore_orphans:
         cmd.append("--ignore-orphans")
+    if opts.soak:
+        cmd += ["--soak", "--soak-scale", f"{opts.soak_scale:g}"]
     defaults = DrillOptions()
+    for flag, value, default in (("--logout-users", opts.logout_users, None), ("--idle-users", opts.idle_users, None),
+                                 ("--idle-pause", opts.idle_pause, defaults.idle_pause),
+                                 ("--double-gap", opts.double_gap, defaults.double_gap)):
+        if value != default:
+            cmd += [flag, f"{value:g}"]
     if opts.users != defaults.users:
         cmd += ["--users", str(opts.users)]
     if opts.rate != defaults.rate:
@@ -176,9 +203,15 @@ def run_drill(opts: DrillOptions, console: Console, *, progress: bool = True) ->
         find_haproxy()  # before anything starts: a clear error when it is missing
     source = opts.config or str(DEFAULT_CONFIG)
     config = load_server_xml(source)
-    drill_plan = DrillPlan(opts, seed, kinds, source, config,
-                           plan(seed, kinds, list(config.ring), config.replication.failure_timeout),
-                           replay_command(opts, seed, kinds))
+    ft = config.replication.failure_timeout
+    if opts.soak:
+        schedule = soak_plan(seed, list(config.ring), ft, opts.soak_scale)
+        # the soak runs until its schedule is done: the duration is what it probably takes
+        needed = 5.0 + TAIL + sum(p.gap + estimated_cost(p, len(config.ring), ft) for p in schedule)
+        opts = dataclasses.replace(opts, duration=max(opts.duration, needed))
+    else:
+        schedule = plan(seed, kinds, list(config.ring), ft, double_gap=opts.double_gap)
+    drill_plan = DrillPlan(opts, seed, kinds, source, config, schedule, replay_command(opts, seed, kinds))
 
     for pid in reap_leftovers():
         console.print(f"killed process {pid}, left behind by an earlier drill that did not clean up")
@@ -216,7 +249,7 @@ class Drill:
             nemesis = Nemesis(cluster, failure_timeout=self.plan.failure_timeout, namespaces=ns,
                               say=self.progress.say, ignore_orphans=self.opts.ignore_orphans,
                               orphan_timeout=self.plan.settings.request_timeout + 2.0,
-                              served_since=workload.served_since)
+                              served_since=workload.served_since, users=workload, double_gap=self.opts.double_gap)
             self.inject_faults(nemesis, watcher, deadline=started + self.opts.duration)
             unread, ended = self.wind_down(workload, nemesis, watcher)
             events = cluster.events()
@@ -240,7 +273,7 @@ class Drill:
     def start_cluster(self, stack: contextlib.ExitStack, ns: netns.Namespaces | None) -> LocalCluster:
         config_path = self.workdir / "server.xml"
         local_copy(self.plan.source, config_path, hosts=ns.ip if ns else None)
-        cluster = LocalCluster(config_path, self.workdir)
+        cluster = LocalCluster(config_path, self.workdir, app=DRILL_APP)
         stack.callback(cluster.close)
         for name, inst in cluster.instances.items():
             if ns is not None:
@@ -277,11 +310,13 @@ class Drill:
         workload = self.workload = Workload(host, port, spec, self.plan.seed)
         started = time.monotonic()
         self.progress.start_clock(started)
-        workload.start(started + self.opts.duration)
+        # a soak runs its whole schedule, however long it takes: the users stop when it is done
+        workload.start(started + self.opts.duration * (10 if self.opts.soak else 1))
         stack.callback(workload.stop, spec.timeout + 2.0)
         watcher.start()
         stack.callback(watcher.stop)
-        self.progress.say(f"{self.opts.users} users through the {self.opts.lb} balancer at {host}:{port}; "
+        roles = ", ".join(f"{n} {role}" for role, n in workload.roles().items())
+        self.progress.say(f"{self.opts.users} users through the {self.opts.lb} balancer at {host}:{port} ({roles}); "
                           f"seed {self.plan.seed}")
         return workload, started
 
@@ -290,18 +325,18 @@ class Drill:
         time.sleep(min(3.0, self.opts.duration / 10))  # warm-up: every user has a session first
         for planned in self.plan.schedule[:self.opts.max_faults]:
             cost = estimated_cost(planned, len(self.plan.ids), self.plan.failure_timeout)
-            if time.monotonic() + planned.gap + cost > deadline - TAIL:
+            if time.monotonic() + planned.gap + cost > deadline - TAIL and not self.opts.soak:
                 break
             time.sleep(planned.gap)  # plain load between faults, as planned
             watcher.poll_once()
             fault = nemesis.inject(planned)
             if fault is not None:
-                self.faults.append(fault)
+                self.faults += fault if isinstance(fault, list) else [fault]
                 self.executed.append(planned.to_json())
             if nemesis.problems:
                 self.progress.say("stopping the faults: " + nemesis.problems[-1])
                 break
-        remaining = deadline - time.monotonic()
+        remaining = TAIL if self.opts.soak else deadline - time.monotonic()  # a soak ends with its schedule
         if remaining > 0:
             self.progress.phase = "load only"
             time.sleep(remaining)
