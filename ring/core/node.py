@@ -199,7 +199,7 @@ class Node:
             message = IndirectPing(self._header(), p.target, p.nonce) if p.target else Ping(self._header(), p.nonce)
             out.append(Send(to=p.to, message=message))
         for peer in deaths:
-            self._declare_dead(peer, out)
+            self._declare_dead(peer, out, now)
         if deaths:
             self._view_maybe_changed(now, out)
         resend = self.outbound.due_resend(now)
@@ -321,11 +321,15 @@ class Node:
 
     # ================================================================ ring changes
 
-    def _declare_dead(self, peer: str, out: list[Effect], *, left: bool = False) -> None:
+    def _declare_dead(self, peer: str, out: list[Effect], now: float, *, left: bool = False) -> None:
         incarnation = self.membership.declare_dead(peer)
         orphans = self.store.orphan_backups_of(peer)
         self.inbound.forget(peer)
         self.requests.adopt_eagerly(orphans)
+        if left:
+            self.requests.deaths.pop(peer, None)
+        else:
+            self.requests.deaths[peer] = now
         out.append(PeerDeclaredDead(peer=peer, incarnation=incarnation, orphans=len(orphans), left=left))
 
     # ---- a clean stop
@@ -333,7 +337,7 @@ class Node:
     def _on_leave(self, msg: Leave, now: float, out: list[Effect]) -> None:
         """The sender stops cleanly (its successor acknowledged all it had): dead now."""
         if not self.membership.is_dead(msg.header.sender):
-            self._declare_dead(msg.header.sender, out, left=True)
+            self._declare_dead(msg.header.sender, out, now, left=True)
             self._view_maybe_changed(now, out)
         out.append(Respond(message=Done(self._header())))
 

@@ -92,6 +92,7 @@ class Requests:
         self.withheld: list[WriteCommitted] = []
         self.eager: dict[str, None] = {}  # orphans to adopt eagerly, in order (an ordered set)
         self.handed: dict[str, float] = {}  # primaries granted to a claimer -> when the promise lapses
+        self.deaths: dict[str, float] = {}  # peer declared dead (not a clean stop) -> when
         self._eager_rounds = 0
 
     def session_time(self, now: float) -> float:
@@ -124,7 +125,15 @@ class Requests:
                                             self.settings.max_discovery_hops)
             if not self.membership.is_dead(c)
         ]
-        self._claim_round(self.adoptions.start(req.request_id, sid, candidates, deadline), now, out)
+        a = self.adoptions.start(req.request_id, sid, candidates, deadline)
+        a.hinted_unreachable = any(self._unreachable_holder(h, now) for h in (req.hint_primary, req.hint_backup))
+        self._claim_round(a, now, out)
+
+    def _unreachable_holder(self, name: str, now: float) -> bool:
+        """`name` was declared dead (not a clean stop) recently enough that copies it held may
+        still be alive behind a cut: within a session timeout, every copy there may be valid."""
+        since = self.deaths.get(name)
+        return since is not None and self.membership.is_dead(name) and now - since < self.settings.session_timeout
 
     def retry_parked(self, now: float, out: list[Effect]) -> None:
         self.answer_withheld(now, out)
@@ -241,7 +250,12 @@ class Requests:
         else:
             self._give_up(a)
             self._eager_done(a)
-            if a.request_id is not None:
+            if a.request_id is not None and a.hinted_unreachable:
+                # nobody reachable holds it, but its locator names an instance declared dead: the
+                # other side of a split may hold it. A new empty session would be a reset now and
+                # a fork at the heal: unavailable instead (the client retries; README)
+                out.append(LoadFailed(request_id=a.request_id, reason=FailureReason.NO_COPY_REACHABLE))
+            elif a.request_id is not None:
                 self._loaded(a.request_id, None, out)
 
     def _give_up(self, a: adopt.PendingAdoption) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from simhelpers import FAILURE_TIMEOUT, cluster, done, pick, role_of
 
-from ring.core import FailureReason, Received, Role
+from ring.core import FailureReason, LeaveRequested, Received, Role
 from ring.core.messages import Batch, Claim, DropBackups, Header, Release, SessionRecord
 from ring.testing import SimCluster
 
@@ -248,3 +248,37 @@ def test_a_copy_handed_over_to_a_claimer_that_died_before_adopting_is_promoted_a
     assert sorted(r.value for r, _, _ in copies.values()) == ["backup", "primary"], copies
     read = done(sim, sim.request("read", "c", "s1", made.locator))
     assert read.loaded_data == b"one"
+
+
+def test_the_majority_side_of_a_split_does_not_serve_as_new_a_session_held_on_the_other_side() -> None:
+    """2+2: a and b (with the tie-break) declare c and d dead; s1 lives on c and d. A user moved to
+    a must get "unavailable" (503, retry), not an empty session that the heal would then fight
+    with the real one; after the heal it finds its data."""
+    sim = cluster("abcd")
+    made = done(sim, sim.request("create", "c", "s1", payload=b"before"))
+    assert made.locator == ("c", "d")
+    for x in "ab":
+        for y in "cd":
+            sim.cut(x, y)
+            sim.cut(y, x)
+    sim.run(4 * FT)
+    assert sim.node("a").membership.is_dead("c") and sim.node("a").membership.is_dead("d")
+    moved = sim.request("read", "a", "s1", made.locator)
+    sim.run(sim.settings.request_timeout + FT)
+    assert moved.outcome == "failed" and moved.reason == FailureReason.NO_COPY_REACHABLE.value, moved
+    sim.heal()
+    sim.run(6 * FT)
+    read = done(sim, sim.request("read", "a", "s1", made.locator))
+    sim.run(FT)
+    assert read.outcome == "ok" and read.loaded_data == b"before"
+
+
+def test_a_session_whose_hinted_holders_left_cleanly_and_hold_nothing_is_new() -> None:
+    """A clean stop hands everything over: a hint naming it is no reason to refuse."""
+    sim = cluster("abc")
+    sim.feed("c", LeaveRequested())
+    sim.run(FT)
+    sim.crash("c")
+    op = sim.request("read", "a", "s9", ("c", "a"))
+    sim.run(FT)
+    assert op.outcome == "ok" and op.loaded_version == 0, op
