@@ -1,7 +1,12 @@
-"""The replication port: a grpc.aio server carrying the ring.v1.Ring service of one instance."""
+"""The replication port: a grpc.aio server carrying the ring.v1.Ring service of one instance.
+
+A port with neither a cluster key nor mutual TLS admits any process that reaches it as a full peer
+(it can read and overwrite every session): `start` says so, loudly, every time.
+"""
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterable
 
@@ -11,7 +16,15 @@ from ring.io.security import TlsSettings, server_credentials
 from ring.io.service import RingService, add_to_server
 from ring.io.transport import channel_options
 
+log = logging.getLogger("ring.server")
+
 MAX_CONCURRENT_RPCS = 256
+MAX_STREAMS_PER_CONNECTION = 100  # HTTP/2 streams one connection may open at once (a member needs a few)
+
+INSECURE_WARNING = (
+    "INSECURE: the replication port %s has neither <key> nor <encrypted>: any process that can reach "
+    "it can read, change and delete every session of the ring; set a <key> (trusted network) or "
+    "<encrypted> mutual TLS (any other network)")
 
 
 def resolve_ips(hosts: Iterable[str]) -> frozenset[str]:
@@ -29,7 +42,8 @@ class ReplicationServer:
     def __init__(self, service: RingService, bind: str, tls: TlsSettings, max_message: int) -> None:
         self.service = service
         self.bind = bind  # host:port, or [v6]:port
-        self._server = grpc.aio.server(options=channel_options(max_message) + [("grpc.so_reuseport", 0)],
+        self._server = grpc.aio.server(options=channel_options(max_message) + [
+            ("grpc.so_reuseport", 0), ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION)],
                                        maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
         add_to_server(service, self._server)
         self._tls = tls
@@ -44,6 +58,8 @@ class ReplicationServer:
             port = 0
         if port == 0:
             raise OSError(f"cannot listen on {self.bind} (in use, or not an address of this host)")
+        if creds is None and self.service.tokens is None:
+            log.warning(INSECURE_WARNING, self.bind)
         await self._server.start()
 
     async def stop(self, grace: float = 0.5) -> None:
