@@ -196,10 +196,10 @@ class ReplicationSettings:
         ):
             if not low <= value <= high:
                 raise ConfigError(f"<{element}> must be from {low} to {high}, got {value}")
-        for element, seconds in (("first-message-timeout", self.first_message_timeout),
-                                 ("http-channel-timeout", self.http_channel_timeout)):
-            if not 0.1 <= seconds <= 3600:
-                raise ConfigError(f"<{element}> must be from 0.1 to 3600 seconds, got {_seconds(seconds)}")
+        for element, seconds, low in (("first-message-timeout", self.first_message_timeout, 0.1),
+                                      ("http-channel-timeout", self.http_channel_timeout, 1.0)):
+            if not low <= seconds <= 3600:
+                raise ConfigError(f"<{element}> must be from {low:g} to 3600 seconds, got {_seconds(seconds)}")
 
     def _check_cookies(self) -> None:
         for element, value in (

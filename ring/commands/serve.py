@@ -15,7 +15,7 @@ import signal
 
 from ring.config import ClusterConfig
 from ring.errors import ConfigError
-from ring.host.http import HttpServer, import_app, session_app, with_health
+from ring.host.http import HttpLimits, HttpServer, import_app, session_app, with_health
 from ring.host.instance import Instance
 from ring.host.startup import check_peer_clocks, wait_for_backup
 from ring.io.facade import EngineBackend
@@ -94,7 +94,7 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
                 lambda: LOCAL_ONLY_ATTRIBUTES.value)))
             wrapped = with_health(session_app(app, EngineBackend(engine), config), instance.ready,
                                   lambda: render(registry))
-            server = HttpServer(wrapped, http[0], http[1], threads)
+            server = HttpServer(wrapped, http[0], http[1], threads, HttpLimits.of(config.replication))
             server.start()
             log.info("serving %s on http://%s:%d", app_spec, http[0], http[1])
         log.info("instance %s up: replication on %s, ring %s", me, instance.spec.address, " -> ".join(config.ring))

@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
             _counts(r["backups"]), _counts(r["orphans"]), "yes" if r["resyncing"] else "")
     width = None if sys.stdout.isatty() else 160
     Console(file=sys.stdout, width=width).print(table)
+    if not config.replication.key and not config.replication.encrypted:
+        print("INSECURE: this ring has neither <key> nor <encrypted>: any process that reaches a "
+              "replication port is a full peer (see README, Security)")
     down = [r["id"] for r in rows if r["state"] != "alive"]
     if down:
         print(f"unreachable: {', '.join(down)} (start it with: ring serve --config {args.config} "

@@ -11,10 +11,11 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ring.backend import SessionBackend
-from ring.config import ClusterConfig
+from ring.config import ClusterConfig, ReplicationSettings
 from ring.errors import ConfigError
 from ring.web.wsgi import SessionMiddleware
 
@@ -56,15 +57,32 @@ def with_health(app: WSGIApp, ready: Callable[[], bool],
     return wrapper
 
 
-class HttpServer:
-    """waitress in a background thread."""
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What HTTP clients may hold (defaults and reasons: ring.config.ReplicationSettings)."""
 
-    def __init__(self, app: WSGIApp, host: str, port: int, threads: int = 8) -> None:
+    connection_limit: int = 500
+    channel_timeout: float = 30.0
+    max_request_body: int = 16 * 1024 * 1024
+
+    @classmethod
+    def of(cls, settings: ReplicationSettings) -> HttpLimits:
+        return cls(settings.http_connection_limit, settings.http_channel_timeout, settings.http_max_request_body)
+
+
+class HttpServer:
+    """waitress in a background thread, with poll() (select() fails past 1024 descriptors) and limits."""
+
+    def __init__(self, app: WSGIApp, host: str, port: int, threads: int = 8,
+                 limits: HttpLimits = HttpLimits()) -> None:
         from waitress.server import create_server
 
         try:
-            self.server = create_server(app, host=host, port=port, threads=threads, ident="ring",
-                                        clear_untrusted_proxy_headers=True, channel_timeout=30)
+            self.server = create_server(
+                app, host=host, port=port, threads=threads, ident="ring", clear_untrusted_proxy_headers=True,
+                channel_timeout=max(1, round(limits.channel_timeout)), connection_limit=limits.connection_limit,
+                max_request_body_size=limits.max_request_body, asyncore_use_poll=True,
+                cleanup_interval=max(1, min(30, round(limits.channel_timeout / 2))))  # waitress takes ints
         except OSError as exc:
             raise ConfigError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror or exc}") from exc
         self.thread = threading.Thread(target=self._run, name="ring-http", daemon=True)
