@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Iterable
 
 import grpc
@@ -38,6 +39,30 @@ def resolve_ips(hosts: Iterable[str]) -> frozenset[str]:
     return frozenset(ips)
 
 
+class _HeaderEncodingFilter(logging.Filter):
+    """grpc logs a header value that is not UTF-8 with a traceback (and passes it on as latin-1, which
+    admission then refuses): one line per interval instead, with the count."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        super().__init__()
+        self.interval = interval
+        self.seen = 0
+        self._logged_at = -interval
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Invalid encoding on"):
+            return True
+        self.seen += 1
+        now = time.monotonic()
+        if now - self._logged_at >= self.interval:
+            self._logged_at = now
+            log.warning("a peer sent a header value that is not UTF-8 (%d so far): its call is refused", self.seen)
+        return False
+
+
+HEADER_ENCODING_FILTER = _HeaderEncodingFilter()
+
+
 class ReplicationServer:
     def __init__(self, service: RingService, bind: str, tls: TlsSettings, max_message: int) -> None:
         self.service = service
@@ -46,6 +71,9 @@ class ReplicationServer:
             ("grpc.so_reuseport", 0), ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION)],
                                        maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
         add_to_server(service, self._server)
+        grpc_log = logging.getLogger("grpc._cython.cygrpc")
+        if HEADER_ENCODING_FILTER not in grpc_log.filters:
+            grpc_log.addFilter(HEADER_ENCODING_FILTER)
         self._tls = tls
 
     async def start(self) -> None:
