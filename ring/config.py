@@ -33,7 +33,7 @@ CORE_ELEMENTS = {
 MAX_SESSION_SIZE_LIMIT = 8 * 1024 * 1024  # above this one session is a blob store, not a session
 MAX_HOPS_LIMIT = 2147483647  # iPlanet's documented upper bound for replica-discovery-max-hops
 STARTUP_DISCOVERY_MAX = 3600.0  # iPlanet's documented range for startup-discovery-timeout
-MAX_CALLS_LIMIT = 128  # half the replication port's call limit (ring.io.server): others must get in
+MAX_CALLS_LIMIT = 1024  # half the replication port's 2048 calls (ring.io.server): others must get in
 MIN_KEY_LENGTH = 16  # the key signs locators and authenticates peers: it must not be guessable
 
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9._:\[\]-]{1,255}")  # travels in the locator cookie
@@ -144,7 +144,7 @@ class ReplicationSettings:
     tls_key_file: str | None = None  # required when encrypted: its private key
     tls_ca_file: str | None = None  # required when encrypted: the CA that signed every peer
     # admission: what a stranger (or a broken peer) can hold before it is refused
-    max_calls_per_address: int = 64  # a quarter of the port's 256 calls: one address cannot fill it
+    max_calls_per_address: int = 320  # per address and member: the core's 256 eager claims, and more
     first_message_timeout: float = 5.0  # a member writes at once; an idle call is closed after this
     http_connection_limit: int = 500  # waitress's 100 is taken by 100 idle clients; each costs one fd
     http_channel_timeout: float = 30.0  # seconds an idle HTTP connection is kept (waitress: 120)
@@ -196,10 +196,10 @@ class ReplicationSettings:
         ):
             if not low <= value <= high:
                 raise ConfigError(f"<{element}> must be from {low} to {high}, got {value}")
-        for element, seconds, low in (("first-message-timeout", self.first_message_timeout, 0.1),
-                                      ("http-channel-timeout", self.http_channel_timeout, 1.0)):
-            if not low <= seconds <= 3600:
-                raise ConfigError(f"<{element}> must be from {low:g} to 3600 seconds, got {_seconds(seconds)}")
+        for element, seconds, shortest in (("first-message-timeout", self.first_message_timeout, 0.1),
+                                           ("http-channel-timeout", self.http_channel_timeout, 1.0)):
+            if not shortest <= seconds <= 3600:
+                raise ConfigError(f"<{element}> must be from {shortest:g} to 3600 seconds, got {_seconds(seconds)}")
 
     def _check_cookies(self) -> None:
         for element, value in (

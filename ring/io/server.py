@@ -19,8 +19,11 @@ from ring.io.transport import channel_options
 
 log = logging.getLogger("ring.server")
 
-MAX_CONCURRENT_RPCS = 256
-MAX_STREAMS_PER_CONNECTION = 100  # HTTP/2 streams one connection may open at once (a member needs a few)
+# Calls in progress at once. A call without credentials is refused before it holds anything but a
+# moment of this; each member (an address and the identity its credentials prove) may hold
+# `max-calls-per-address` of it (the core's 256 eager claim rounds, plus requests' claims and pings).
+MAX_CONCURRENT_RPCS = 2048
+MAX_STREAMS_PER_CONNECTION = 1024  # HTTP/2 streams one connection may open at once
 
 INSECURE_WARNING = (
     "INSECURE: the replication port %s has neither <key> nor <encrypted>: any process that can reach "

@@ -5,10 +5,12 @@ served by a request-streaming handler (a unary client cannot tell), so the check
 first message is read, in this order:
 
 1. the peer's address is a member's (PERMISSION_DENIED);
-2. this address has fewer than `max_calls_per_address` calls open (RESOURCE_EXHAUSTED): one
-   address cannot take the server's whole call limit;
-3. its credentials name a member (ring.io.security): the client certificate with mutual TLS
-   (PERMISSION_DENIED), a fresh call token with a key (UNAUTHENTICATED);
+2. its credentials name a member (ring.io.security): the client certificate with mutual TLS
+   (PERMISSION_DENIED), a fresh call token with a key (UNAUTHENTICATED). Checks 1 and 2 do not
+   wait for anything: a call that fails them never holds a slot;
+3. this address and sender (the member the credentials name; "" without credentials) have fewer
+   than `max_calls_per_address` calls open (RESOURCE_EXHAUSTED): one peer cannot take the
+   server's whole call limit;
 4. the first message comes within `first_message_timeout` (DEADLINE_EXCEEDED), decodes
    (INVALID_ARGUMENT), and its header's sender is the member the credentials name, and a member
    at all (PERMISSION_DENIED). On a stream every later message must keep that sender.
@@ -59,7 +61,7 @@ class Core(Protocol):
 class AdmissionLimits:
     """How much one peer may hold before it is checked further (ring.config gives server.xml's)."""
 
-    max_calls_per_address: int = 64  # a quarter of the server's 256: one address cannot fill it
+    max_calls_per_address: int = 320  # per address and member (ring.config has the reason)
     first_message_timeout: float = 5.0  # a member sends its first message at once; a stranger waits
     log_interval: float = 10.0  # one refusal line per peer address and reason this often
 
@@ -119,7 +121,7 @@ class RingService:
         self.refusals: Counter[str] = Counter()  # per reason, for the operator
         self.stopping = False
         self._log = RefusalLog(limits.log_interval)
-        self._open: Counter[str] = Counter()  # address -> calls open now
+        self._open: Counter[tuple[str, str]] = Counter()  # (address, sender) -> calls open now
         self._streams: set[asyncio.Task[Any]] = set()  # the Replicate calls in progress
 
     @property
@@ -134,18 +136,24 @@ class RingService:
         await context.abort(code, why)
 
     @contextmanager
-    def _slot(self, address: str) -> Iterator[bool]:
-        """Hold one of `address`'s open calls; False when it has all of them already."""
-        if self._open[address] >= self.limits.max_calls_per_address:
+    def _slot(self, address: str, sender: str) -> Iterator[bool]:
+        """Hold one of the open calls of `sender` ("": not known before its first message) at
+        `address`; False when it has all of them already."""
+        key = (address, sender)
+        if self._open[key] >= self.limits.max_calls_per_address:
             yield False
             return
-        self._open[address] += 1
+        self._open[key] += 1
         try:
             yield True
         finally:
-            self._open[address] -= 1
-            if not self._open[address]:
-                del self._open[address]
+            self._open[key] -= 1
+            if not self._open[key]:
+                del self._open[key]
+
+    async def _too_many(self, context: grpc.aio.ServicerContext) -> None:
+        await self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED, "too many open calls from this "
+                           f"address and sender (max {self.limits.max_calls_per_address})")
 
     def _credentials(self, context: grpc.aio.ServicerContext, method: str) -> str:
         """The member the call's credentials name ("" without any), or Refused."""
@@ -197,11 +205,10 @@ class RingService:
 
     def unary(self, method: str) -> Callable[[AsyncIterator[Any], grpc.aio.ServicerContext], Any]:
         async def serve(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
-            with self._slot(peer_ip(context)) as admitted:
+            sender = await self._open_call(context, method)
+            with self._slot(peer_ip(context), sender) as admitted:
                 if not admitted:
-                    await self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED, "too many open calls "
-                                       f"from this address (max {self.limits.max_calls_per_address})")
-                sender = await self._open_call(context, method)
+                    await self._too_many(context)
                 msg = await self._admit(await self._first(requests, context), context, sender)
                 reply = self.core.handle(msg)
                 if reply is None:
@@ -217,11 +224,10 @@ class RingService:
         if task is not None:
             self._streams.add(task)
         try:
-            with self._slot(peer_ip(context)) as admitted:
+            sender = await self._open_call(context, "Replicate")
+            with self._slot(peer_ip(context), sender) as admitted:
                 if not admitted:
-                    await self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED, "too many open calls "
-                                       f"from this address (max {self.limits.max_calls_per_address})")
-                sender = await self._open_call(context, "Replicate")
+                    await self._too_many(context)
                 request = await self._first(requests, context)
                 while True:
                     msg = await self._admit(request, context, sender)
@@ -252,15 +258,14 @@ class RingService:
             task.cancel()
 
     async def status(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> pb.StatusReply:
-        with self._slot(peer_ip(context)) as admitted:
+        if self.tokens is not None:  # with mutual TLS, the handshake already wants the cluster's CA
+            try:
+                self.tokens.check(context.invocation_metadata(), "Status", fresh=False)
+            except Refused as refused:
+                await self._refuse(context, refused.code, refused.why)
+        with self._slot(peer_ip(context), "status") as admitted:
             if not admitted:
-                await self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED, "too many open calls "
-                                   f"from this address (max {self.limits.max_calls_per_address})")
-            if self.tokens is not None:  # with mutual TLS, the handshake already wants the cluster's CA
-                try:
-                    self.tokens.check(context.invocation_metadata(), "Status", fresh=False)
-                except Refused as refused:
-                    await self._refuse(context, refused.code, refused.why)
+                await self._too_many(context)
             await self._first(requests, context)
             return self.core.status_reply()
 

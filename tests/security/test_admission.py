@@ -16,7 +16,6 @@ import grpc
 import pytest
 
 from ring.core import messages as wire
-from ring.io import codec
 from ring.io._proto import ring_pb2 as pb
 from ring.io._proto import ring_pb2_grpc
 from ring.io.security import CallSigner
@@ -24,6 +23,7 @@ from ring.io.server import ReplicationServer
 from ring.io.service import AdmissionLimits, RingService
 
 KEY = "admission-test-key-0123456789"
+TIGHT = AdmissionLimits(max_calls_per_address=8, first_message_timeout=0.5)
 MEMBERS = frozenset({"a", "b", "c"})
 
 
@@ -54,8 +54,7 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def server(key: str | None = KEY, member_ips: frozenset[str] = frozenset({"127.0.0.1"}),
-                 limits: AdmissionLimits = AdmissionLimits(max_calls_per_address=8, first_message_timeout=0.5),
-                 ) -> AsyncIterator[tuple[RingService, str]]:
+                 limits: AdmissionLimits = TIGHT) -> AsyncIterator[tuple[RingService, str]]:
     service = RingService(CountingCore(), member_ips, key, 1 << 16, me="c", members=MEMBERS, limits=limits)
     address = f"127.0.0.1:{free_port()}"
     replication = ReplicationServer(service, address, Plaintext(), 1 << 20)
