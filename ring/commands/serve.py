@@ -98,6 +98,8 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
             server.start()
             log.info("serving %s on http://%s:%d", app_spec, http[0], http[1])
         log.info("instance %s up: replication on %s, ring %s", me, instance.spec.address, " -> ".join(config.ring))
+        if instance.server is not None:
+            instance.server.warn_if_insecure()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

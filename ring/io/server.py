@@ -1,7 +1,7 @@
 """The replication port: a grpc.aio server carrying the ring.v1.Ring service of one instance.
 
 A port with neither a cluster key nor mutual TLS admits any process that reaches it as a full peer
-(it can read and overwrite every session): `start` says so, loudly, every time.
+(it can read and overwrite every session): `warn_if_insecure` says so, loudly, at every start.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class ReplicationServer:
         if HEADER_ENCODING_FILTER not in grpc_log.filters:
             grpc_log.addFilter(HEADER_ENCODING_FILTER)
         self._tls = tls
+        self.insecure = False  # neither a key nor TLS, known once started
 
     async def start(self) -> None:
         """Listen; OSError when the address is taken or not this host's."""
@@ -89,9 +90,13 @@ class ReplicationServer:
             port = 0
         if port == 0:
             raise OSError(f"cannot listen on {self.bind} (in use, or not an address of this host)")
-        if creds is None and self.service.tokens is None:
-            log.warning(INSECURE_WARNING, self.bind)
+        self.insecure = creds is None and self.service.tokens is None
         await self._server.start()
+
+    def warn_if_insecure(self) -> None:
+        """Once the instance is up (so that a failed start still says one line only)."""
+        if self.insecure:
+            log.warning(INSECURE_WARNING, self.bind)
 
     async def stop(self, grace: float = 0.5) -> None:
         self.service.end_streams()
