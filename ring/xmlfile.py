@@ -87,10 +87,11 @@ def read_bytes(path: str) -> bytes:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open must not block
     except OSError as error:
         raise ConfigError(f"cannot read the configuration: {error.strerror}", path=path) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError("the configuration is not a regular file (a FIFO, a device or a directory?): "
+                          "give the path of a server.xml", path=path)
     with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError("the configuration is not a regular file (a FIFO, a device or a directory?): "
-                              "give the path of a server.xml", path=path)
         try:
             data = file.read(MAX_BYTES + 1)
         except OSError as error:
