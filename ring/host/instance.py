@@ -18,7 +18,7 @@ from ring.io._proto import ring_pb2 as pb
 from ring.io.eventlog import EventLog
 from ring.io.metrics import Sources
 from ring.io.runtime import Engine
-from ring.io.security import CertificateNames, LocalTls, call_signer, channel_credentials
+from ring.io.security import CertificateNames, LocalTls, call_signer, channel_credentials, server_names
 from ring.io.server import ReplicationServer, resolve_ips
 from ring.io.service import AdmissionLimits, RingService
 from ring.io.transport import CallTimeouts, GrpcTransport
@@ -46,7 +46,8 @@ class Instance:
         engine = Engine(self.node, self.events, transport=lambda deliver: GrpcTransport(
             self.me, addresses, deliver, credentials=channel_credentials(tls),
             signer=call_signer(r.key, self.me), max_message=self.max_message,
-            max_record=self.settings.max_session_size, timeouts=CallTimeouts.of(self.settings)))
+            max_record=self.settings.max_session_size, timeouts=CallTimeouts.of(self.settings),
+            server_names=server_names(self.config.certificate_names())))
         engine.bind()
         self.engine = engine
         member_ips = resolve_ips(self.config.instance(name).host for name in self.config.ring)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -236,6 +237,17 @@ class CertificateNames:
             raise Refused(grpc.StatusCode.PERMISSION_DENIED,
                           f"client certificate names several members ({', '.join(sorted(found))})")
         return found.pop()
+
+
+_DNS_NAME = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*")
+
+
+def server_names(certificate_names: Mapping[str, str]) -> dict[str, str]:
+    """Peer id -> the DNS name its server certificate must have, for the peers whose
+    <certificate-name> is a DNS name (the others' certificates are checked against their host, as
+    by any TLS client: a certificate naming a member by its id or a URI need not carry a DNS name)."""
+    return {member: name for name, member in certificate_names.items()
+            if name != member and _DNS_NAME.fullmatch(name)}
 
 
 # -- grpc credentials ----------------------------------------------------------------------------------

@@ -89,14 +89,20 @@ class GrpcTransport:
 
     def __init__(self, me: str, addresses: dict[str, str], deliver: Deliver, *,
                  credentials: grpc.ChannelCredentials | None, signer: CallSigner | None,
-                 max_message: int, max_record: int, timeouts: CallTimeouts) -> None:
+                 max_message: int, max_record: int, timeouts: CallTimeouts,
+                 server_names: dict[str, str] | None = None) -> None:
+        """`server_names`: with TLS, peer -> the name its server certificate must have (default:
+        the host of its address, as any TLS client checks)."""
         self.me = me
         self._deliver = deliver
         self._signer = signer
         self._max_record = max_record
         self._timeouts = timeouts
+        names = server_names or {}
         self._peers = {
-            name: _Peer(name, address, credentials, channel_options(max_message))
+            name: _Peer(name, address, credentials, channel_options(max_message) + (
+                [("grpc.ssl_target_name_override", names[name])] if credentials is not None and name in names
+                else []))
             for name, address in addresses.items() if name != me
         }
         self._tasks: set[asyncio.Task[None]] = set()

@@ -15,7 +15,8 @@ DEADLINE = 20.0  # seconds any single condition may take
 
 
 def make_pki(directory: Path, names: tuple[str, ...]) -> None:
-    """ca.pem, and NAME.pem/NAME.key for each name (CN and DNS name NAME, IP 127.0.0.1), EC keys."""
+    """ca.pem, and NAME.pem/NAME.key for each name (CN NAME, DNS names NAME and NAME.ring.test, IP
+    127.0.0.1), EC keys."""
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True, timeout=30)
 
@@ -23,17 +24,20 @@ def make_pki(directory: Path, names: tuple[str, ...]) -> None:
     openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=ring test CA")
     for name in names:
         openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
-        (directory / f"{name}.ext").write_text(f"subjectAltName=DNS:{name},IP:127.0.0.1\n")
+        (directory / f"{name}.ext").write_text(f"subjectAltName=DNS:{name},DNS:{name}.ring.test,IP:127.0.0.1\n")
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
                 "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
 
 
 def write_config(directory: Path, ids: tuple[str, ...], *, own_certificates: bool = False,
-                 **settings: str) -> Path:
+                 certificate_names: dict[str, str] | None = None, **settings: str) -> Path:
     """A server.xml for a ring of `ids` on 127.0.0.1; `own_certificates`: each instance uses
-    ID.pem/ID.key; `settings` are <session-replication> elements (underscores become dashes)."""
+    ID.pem/ID.key; `certificate_names`: id -> its <certificate-name>; `settings` are
+    <session-replication> elements (underscores become dashes)."""
     def instance(i: str) -> str:
         files = f"<tls-cert-file>{i}.pem</tls-cert-file><tls-key-file>{i}.key</tls-key-file>" if own_certificates else ""
+        if i in (certificate_names or {}):
+            files += f"<certificate-name>{(certificate_names or {})[i]}</certificate-name>"
         return f"""
     <instance>
       <host>127.0.0.1</host>

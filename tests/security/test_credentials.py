@@ -138,3 +138,10 @@ def test_refusals_are_logged_once_per_peer_and_reason_per_interval(caplog: pytes
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 3, lines
     assert lines[2].endswith("(500 calls since the last report)")
+
+
+def test_a_peer_with_a_dns_certificate_name_must_present_it_as_a_server() -> None:
+    from ring.io.security import server_names
+
+    names = {"a": "a", "b": "b", "c": "c", "b.ring.example": "b", "spiffe://ring/c": "c"}
+    assert server_names(names) == {"b": "b.ring.example"}

@@ -174,7 +174,9 @@ def test_idle_streams_and_connections_of_a_stranger_do_not_stop_requests(keyed: 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make certificates")
 def test_under_mutual_tls_a_certificate_speaks_only_for_the_member_it_names(tmp_path: Path) -> None:
     make_pki(tmp_path, ("a", "b", "c", "mallory", "operator"))
+    # b is also named b.ring.test: its peers check that name on its server certificate
     config = write_config(tmp_path, ("a", "b", "c"), own_certificates=True, encrypted="true",
+                          certificate_names={"b": "b.ring.test"},
                           tls_cert_file="operator.pem", tls_key_file="operator.key", tls_ca_file="ca.pem")
     attacks = Attacks()
     with LocalCluster(config, tmp_path / "run") as c:
