@@ -50,6 +50,7 @@ from ring.core.store import Copy, Role, SessionStore
 from ring.core.topology import discovery_candidates, successor_of, walk_from
 from ring.core.writes import AdoptToken, Token, Writes, WriteToken, next_record
 
+
 EAGER_ROUNDS = 256  # eager claim rounds in progress at once (the rest wait their turn)
 
 
