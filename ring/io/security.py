@@ -37,6 +37,7 @@ AUTH_METADATA = "x-ring-auth"
 TOKEN_VERSION = "r1"
 MAX_TOKEN_LENGTH = 512  # an instance id is at most 255 characters; the rest is under 100
 COUNTER_WINDOW = 1024  # calls of one signer may arrive this far out of order (concurrent unary calls)
+_SENDER = re.compile(r"[!-~]{1,255}")  # printable, no spaces: it is logged
 MAX_EPOCHS_PER_SENDER = 16  # runs of one member remembered at once (restarts within the time window)
 
 
@@ -162,6 +163,8 @@ class TokenVerifier:
         if len(parts) != 6 or parts[0] != TOKEN_VERSION or not all(p.isdigit() for p in parts[1:4]):
             raise Refused(grpc.StatusCode.UNAUTHENTICATED, "malformed call token")
         _, epoch, counter, ms, mac, sender = parts
+        if not _SENDER.fullmatch(sender):
+            raise Refused(grpc.StatusCode.UNAUTHENTICATED, "malformed call token (sender)")
         token = Token(sender, int(epoch), int(counter), int(ms))
         expected = _mac(self._key, sender, self.me, method, token.epoch, token.counter, token.ms)
         if not hmac.compare_digest(mac.encode(), expected.encode()):

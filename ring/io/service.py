@@ -81,7 +81,7 @@ def peer_ip(context: grpc.aio.ServicerContext) -> str:
 
 
 class RefusalLog:
-    """One warning per (peer address, reason) per interval, with the count refused meanwhile."""
+    """One warning per (peer address, kind of refusal) per interval, with the count refused meanwhile."""
 
     MAX_KEYS = 4096  # distinct (address, reason) pairs remembered; beyond, the table starts over
 
@@ -90,13 +90,15 @@ class RefusalLog:
         self._clock = clock
         self._pending: dict[tuple[str, str], tuple[float, int]] = {}  # -> (last logged, refused since)
 
-    def refused(self, address: str, why: str) -> None:
+    def refused(self, address: str, kind: str, why: str) -> None:
+        """One refusal of kind `kind` (a status code name) from `address`; `why` is logged as the
+        example of the interval's refusals of that kind."""
         now = self._clock()
-        key = (address, why)
+        key = (address, kind)
         last, count = self._pending.get(key, (-self.interval - 1.0, 0))
         count += 1
         if now - last >= self.interval:
-            more = f" ({count} calls since the last report)" if count > 1 else ""
+            more = f" ({count} {kind} calls since the last report)" if count > 1 else ""
             log.warning("refused a call from %s: %s%s", address or "an unknown peer", why, more)
             last, count = now, 0
         if len(self._pending) >= self.MAX_KEYS and key not in self._pending:
@@ -132,7 +134,7 @@ class RingService:
     async def _refuse(self, context: grpc.aio.ServicerContext, code: grpc.StatusCode, why: str) -> None:
         self.refused += 1
         self.refusals[code.name] += 1
-        self._log.refused(peer_ip(context), why)
+        self._log.refused(peer_ip(context), code.name, why)
         await context.abort(code, why)
 
     @contextmanager

@@ -95,7 +95,7 @@ def test_malformed_tokens_are_refused_cleanly() -> None:
     verifier = TokenVerifier(KEY, "b", clock=Clock())
     static = "0" * 64  # the old HMAC(key, sender) token: refused, not a traceback
     for value in ("", static, "é" * 10, "r1:é:1:1:ab:a", b"\xff\xfe", "x" * 10_000, "r1:1:1:1:" + "é" * 64 + ":a",
-                  "r1:-1:1:1:00:a", "r1:1:1:1:00:"):
+                  "r1:-1:1:1:00:a", "r1:1:1:1:00:", "r1:1:1:1:00:a\nfake log line"):
         assert refused(verifier, ((AUTH_METADATA, value),))
     assert "no call token" in refused(verifier, ())
     assert "no call token" in refused(verifier, None)
@@ -130,14 +130,14 @@ def test_refusals_are_logged_once_per_peer_and_reason_per_interval(caplog: pytes
     clock = Clock(0.0)
     refusals = RefusalLog(10.0, clock)
     with caplog.at_level(logging.WARNING, logger="ring.service"):
-        for _ in range(500):
-            refusals.refused("10.0.0.9", "bad key")
-        refusals.refused("10.0.0.8", "bad key")
+        for i in range(500):
+            refusals.refused("10.0.0.9", "UNAUTHENTICATED", f"bad key {i}")
+        refusals.refused("10.0.0.8", "UNAUTHENTICATED", "bad key")
         clock.now = 10.5
-        refusals.refused("10.0.0.9", "bad key")
+        refusals.refused("10.0.0.9", "UNAUTHENTICATED", "bad key")
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 3, lines
-    assert lines[2].endswith("(500 calls since the last report)")
+    assert lines[2].endswith("(500 UNAUTHENTICATED calls since the last report)")
 
 
 def test_a_peer_with_a_dns_certificate_name_must_present_it_as_a_server() -> None:
