@@ -125,7 +125,7 @@ REPLICATION_ELEMENTS: tuple[Element, ...] = (
     _setting("tls-cert-file", nonempty, "PEM certificate of this instance (relative to server.xml)"),
     _setting("tls-key-file", nonempty, "PEM private key of that certificate (relative to server.xml)"),
     _setting("tls-ca-file", nonempty, "PEM CA certificate that signed every peer's (relative to server.xml)"),
-    _setting("max-calls-per-address", whole_number, "replication calls one address may hold open at once"),
+    _setting("max-calls-per-address", whole_number, "replication calls one address and member may hold open at once"),
     _setting("first-message-timeout", seconds, "seconds a replication call may stay without a message"),
     _setting("http-connection-limit", whole_number, "HTTP connections open at once (more wait)"),
     _setting("http-channel-timeout", seconds, "seconds an idle HTTP connection stays open"),
