@@ -13,6 +13,7 @@ named in the message that the file contains in front (ring.serverxml).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
@@ -149,6 +150,7 @@ class ReplicationSettings:
     http_connection_limit: int = 500  # waitress's 100 is taken by 100 idle clients; each costs one fd
     http_channel_timeout: float = 30.0  # seconds an idle HTTP connection is kept (waitress: 120)
     http_max_request_body: int = 16 * 1024 * 1024  # bytes; waitress accepts 1 GiB by default
+    metrics_allow: tuple[str, ...] = ()  # who may read /metrics besides loopback and the members
 
     def __post_init__(self) -> None:
         check_port(self.port)
@@ -189,6 +191,13 @@ class ReplicationSettings:
         self._check_admission()
 
     def _check_admission(self) -> None:
+        for allowed in self.metrics_allow:
+            if allowed != "any":
+                try:
+                    ipaddress.ip_network(allowed, strict=False)
+                except ValueError:
+                    raise ConfigError(f"<metrics-allow> must be an IP address, a network (10.0.0.0/8) or "
+                                      f"any, got {allowed!r}") from None
         for element, value, low, high in (
             ("max-calls-per-address", self.max_calls_per_address, 4, MAX_CALLS_LIMIT),
             ("http-connection-limit", self.http_connection_limit, 1, 100_000),

@@ -94,6 +94,7 @@ def _setting(name: str, convert: Callable[[str], Any], meaning: str, *, repeatab
         "async": "async_",
         "getAttribute-triggers-replication": "get_attribute_triggers_replication",
         "ntp-server": "ntp_servers",
+        "metrics-allow": "metrics_allow",
     }
     return Element(name, meaning, convert, renamed.get(name, name.replace("-", "_")), repeatable=repeatable)
 
@@ -130,6 +131,8 @@ REPLICATION_ELEMENTS: tuple[Element, ...] = (
     _setting("http-connection-limit", whole_number, "HTTP connections open at once (more wait)"),
     _setting("http-channel-timeout", seconds, "seconds an idle HTTP connection stays open"),
     _setting("http-max-request-body", whole_number, "bytes; a larger HTTP request body is refused (413)"),
+    _setting("metrics-allow", nonempty, "address or network that may read /metrics (besides loopback and "
+             "members); any: everyone", repeatable=True),
 )
 
 _TLS_FIELDS = ("tls_cert_file", "tls_key_file", "tls_ca_file")

@@ -15,7 +15,7 @@ import signal
 
 from ring.config import ClusterConfig
 from ring.errors import ConfigError
-from ring.host.http import HttpLimits, HttpServer, import_app, session_app, with_health
+from ring.host.http import HttpLimits, HttpServer, import_app, metrics_readers, session_app, with_health
 from ring.host.instance import Instance
 from ring.host.startup import check_peer_clocks, wait_for_backup
 from ring.io.facade import EngineBackend
@@ -93,7 +93,8 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
                 "attributes kept on this instance only (not JSON-serializable)",
                 lambda: LOCAL_ONLY_ATTRIBUTES.value)))
             wrapped = with_health(session_app(app, EngineBackend(engine), config), instance.ready,
-                                  lambda: render(registry))
+                                  lambda: render(registry), metrics_readers(
+                                      config.replication, instance.service.member_ips if instance.service else ()))
             server = HttpServer(wrapped, http[0], http[1], threads, HttpLimits.of(config.replication))
             server.start()
             log.info("serving %s on http://%s:%d", app_spec, http[0], http[1])

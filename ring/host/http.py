@@ -2,12 +2,14 @@
 
 Adds two endpoints for load balancers: `/livez` (the process answers) and `/readyz` (this
 instance can serve its sessions now: its successor answers, or it is alone), and `/metrics`
-(Prometheus text format: saves, adoptions, unreplicated writes, copies held, peers).
+(Prometheus text format: saves, adoptions, unreplicated writes, copies held, peers), for
+loopback, the members' addresses and <metrics-allow> only (403 for others).
 """
 
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -38,11 +40,31 @@ def import_app(spec: str) -> WSGIApp:
     return app  # type: ignore[no-any-return]
 
 
-def with_health(app: WSGIApp, ready: Callable[[], bool],
-                metrics: Callable[[], bytes] | None = None) -> WSGIApp:
+def metrics_readers(settings: ReplicationSettings, member_ips: Iterable[str]) -> Callable[[str], bool]:
+    """Who may read /metrics: loopback, the members' addresses, and <metrics-allow> (or anyone)."""
+    if "any" in settings.metrics_allow:
+        return lambda address: True
+    networks = [ipaddress.ip_network(a, strict=False) for a in settings.metrics_allow]
+    members = frozenset(member_ips)
+
+    def allowed(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        return ip.is_loopback or address in members or any(ip in network for network in networks)
+
+    return allowed
+
+
+def with_health(app: WSGIApp, ready: Callable[[], bool], metrics: Callable[[], bytes] | None = None,
+                metrics_allowed: Callable[[str], bool] = lambda address: True) -> WSGIApp:
     def wrapper(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/metrics" and metrics is not None:
+            if not metrics_allowed(environ.get("REMOTE_ADDR", "")):
+                start_response("403 Forbidden", [("Content-Type", "text/plain")])
+                return [b"/metrics is for this ring's hosts: add the reader to <metrics-allow>\n"]
             start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
             return [metrics()]
         if path == "/livez":

@@ -91,3 +91,25 @@ def test_waitress_refuses_a_body_over_the_limit() -> None:
         assert statuses == [200, 413]
     finally:
         server.stop()
+
+
+def test_metrics_are_for_loopback_members_and_metrics_allow(tmp_path: Path) -> None:
+    from ring.host.http import metrics_readers, with_health
+
+    settings = parse_server_xml(config(tmp_path, settings="<metrics-allow>192.0.2.0/24</metrics-allow>"
+                                                          "<metrics-allow>2001:db8::7</metrics-allow>"),
+                                str(tmp_path / "server.xml")).replication
+    allowed = metrics_readers(settings, {"10.0.0.1", "10.0.0.2"})
+    assert [allowed(a) for a in ("127.0.0.1", "::1", "10.0.0.2", "192.0.2.77", "2001:db8::7")] == [True] * 5
+    assert [allowed(a) for a in ("10.0.0.3", "198.51.100.1", "", "unix", "2001:db8::8")] == [False] * 5
+    everyone = parse_server_xml(config(tmp_path, settings="<metrics-allow>any</metrics-allow>"),
+                                str(tmp_path / "server.xml")).replication
+    assert metrics_readers(everyone, ())("198.51.100.1")
+    with pytest.raises(ConfigError, match="<metrics-allow> must be"):
+        parse_server_xml(config(tmp_path, settings="<metrics-allow>web1</metrics-allow>"), "server.xml")
+
+    statuses: list[str] = []
+    app = with_health(lambda e, s: [], lambda: True, lambda: b"m 1\n", allowed)
+    for address in ("127.0.0.1", "198.51.100.1"):
+        app({"PATH_INFO": "/metrics", "REMOTE_ADDR": address}, lambda status, headers: statuses.append(status))
+    assert statuses == ["200 OK", "403 Forbidden"]
