@@ -171,7 +171,9 @@ class RingService:
         return named
 
     async def _open_call(self, context: grpc.aio.ServicerContext, method: str) -> str:
-        """Checks 1-3 of the module docstring: the authenticated sender, or the call is aborted."""
+        """Checks 1-2 of the module docstring: the authenticated sender, or the call is aborted."""
+        if self.stopping:  # a call that arrives while the port closes (its peer may be gone already)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "instance stopping")
         if peer_ip(context) not in self.member_ips:
             await self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, "not a cluster member address")
         try:
