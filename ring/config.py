@@ -13,6 +13,7 @@ named in the message that the file contains in front (ring.serverxml).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
@@ -34,10 +35,12 @@ MAX_SESSION_SIZE_LIMIT = 8 * 1024 * 1024  # above this one session is a blob sto
 MAX_HOPS_LIMIT = 2147483647  # iPlanet's documented upper bound for replica-discovery-max-hops
 STARTUP_DISCOVERY_MAX = 3600.0  # iPlanet's documented range for startup-discovery-timeout
 LOG_LEVELS = ("debug", "info", "warning", "error")  # <log-level>, also changed by SIGHUP
+MAX_CALLS_LIMIT = 1024  # half the replication port's 2048 calls (ring.io.server): others must get in
 MIN_KEY_LENGTH = 16  # the key signs locators and authenticates peers: it must not be guessable
 
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9._:\[\]-]{1,255}")  # travels in the locator cookie
 _HOST = re.compile(r"[A-Za-z0-9._%:-]{1,255}")  # a DNS name, an IPv4 or an IPv6 address
+_CERT_NAME = re.compile(r"[!-~]{1,255}")  # what a CN, DNS or URI name of a certificate can be, printable
 _COOKIE_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")  # RFC 6265 cookie-name (token)
 
 
@@ -106,6 +109,9 @@ class InstanceSpec:
     enabled: bool  # false: listed but not in the ring
     line: int  # where the <instance> starts in server.xml, for error messages
     admin_http: str | None = None  # this instance's admin address; else the cluster's <admin-http>
+    certificate_name: str | None = None  # with mutual TLS: a name its certificate has; default its id
+    tls_cert_file: str | None = None  # its own certificate (default the cluster's <tls-cert-file>)
+    tls_key_file: str | None = None  # the key of that certificate
 
     def __post_init__(self) -> None:
         check_host(self.host)
@@ -114,6 +120,11 @@ class InstanceSpec:
             parse_admin_http(self.admin_http)
         if not _INSTANCE_ID.fullmatch(self.id):
             raise ConfigError(f"<instance-id> must be 1-255 letters, digits or . _ : - [ ], got {self.id!r}")
+        if self.certificate_name is not None and not _CERT_NAME.fullmatch(self.certificate_name):
+            raise ConfigError(f"<certificate-name> must be a DNS name, a URI or a common name (1-255 "
+                              f"printable characters, no spaces), got {self.certificate_name!r}")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ConfigError("<tls-cert-file> and <tls-key-file> of an <instance> go together: set both or neither")
 
     @property
     def address(self) -> str:
@@ -152,6 +163,13 @@ class ReplicationSettings:
     log_level: str = "info"  # warnings and ring events, without a line per request
     local_socket: str | None = None  # no local socket unless asked: web workers of other servers use it
     local_socket_mode: str = "0660"  # owner and group (the web server's) only; other users cannot connect
+    # admission: what a stranger (or a broken peer) can hold before it is refused
+    max_calls_per_address: int = 320  # per address and member: the core's 256 eager claims, and more
+    first_message_timeout: float = 5.0  # a member writes at once; an idle call is closed after this
+    http_connection_limit: int = 500  # waitress's 100 is taken by 100 idle clients; each costs one fd
+    http_channel_timeout: float = 30.0  # seconds an idle HTTP connection is kept (waitress: 120)
+    http_max_request_body: int = 16 * 1024 * 1024  # bytes; waitress accepts 1 GiB by default
+    metrics_allow: tuple[str, ...] = ()  # who may read /metrics besides loopback and the members
 
     def __post_init__(self) -> None:
         check_port(self.port)
@@ -193,6 +211,27 @@ class ReplicationSettings:
             split_host_port(server, 123, "ntp-server")
         self._check_cookies()
         self._check_tls()
+        self._check_admission()
+
+    def _check_admission(self) -> None:
+        for allowed in self.metrics_allow:
+            if allowed != "any":
+                try:
+                    ipaddress.ip_network(allowed, strict=False)
+                except ValueError:
+                    raise ConfigError(f"<metrics-allow> must be an IP address, a network (10.0.0.0/8) or "
+                                      f"any, got {allowed!r}") from None
+        for element, value, low, high in (
+            ("max-calls-per-address", self.max_calls_per_address, 4, MAX_CALLS_LIMIT),
+            ("http-connection-limit", self.http_connection_limit, 1, 100_000),
+            ("http-max-request-body", self.http_max_request_body, 1024, 1 << 31),
+        ):
+            if not low <= value <= high:
+                raise ConfigError(f"<{element}> must be from {low} to {high}, got {value}")
+        for element, seconds, shortest in (("first-message-timeout", self.first_message_timeout, 0.1),
+                                           ("http-channel-timeout", self.http_channel_timeout, 1.0)):
+            if not shortest <= seconds <= 3600:
+                raise ConfigError(f"<{element}> must be from {shortest:g} to 3600 seconds, got {_seconds(seconds)}")
 
     def _check_cookies(self) -> None:
         for element, value in (
@@ -293,6 +332,7 @@ class ClusterConfig:
                 )
             seen_ids[spec.id] = spec
             seen_addresses[spec.address] = spec
+        self._check_certificate_names()
         if not any(spec.enabled for spec in self.instances):
             raise ConfigError(
                 "<cluster> has no enabled instance: set <enabled>true</enabled> on at least one <instance>",
@@ -304,6 +344,31 @@ class ClusterConfig:
                 f"<local-host> {self.local_host!r} is not an instance id; known: {self._known()}",
                 path=self.path,
             )
+
+    def _check_certificate_names(self) -> None:
+        names = {spec.id: spec for spec in self.instances}
+        for spec in self.instances:
+            if spec.certificate_name is None or spec.certificate_name == spec.id:
+                continue
+            other = names.setdefault(spec.certificate_name, spec)
+            if other is not spec:
+                raise ConfigError(
+                    f"<certificate-name> {spec.certificate_name!r} also names instance {other.id!r}: "
+                    "a certificate must name one member only", path=self.path, line=spec.line)
+        if not self.replication.encrypted:
+            for spec in self.instances:
+                if spec.tls_cert_file is not None or spec.certificate_name is not None:
+                    raise ConfigError(
+                        f"<instance> {spec.id!r} sets a certificate but <encrypted> is false: set "
+                        "<encrypted>true</encrypted>, or remove its <tls-cert-file>, <tls-key-file> and "
+                        "<certificate-name>", path=self.path, line=spec.line)
+
+    def certificate_names(self) -> dict[str, str]:
+        """Certificate name -> the id of the instance it names (every id names its instance)."""
+        names = {spec.id: spec.id for spec in self.instances if spec.enabled}
+        names.update({spec.certificate_name: spec.id for spec in self.instances
+                      if spec.enabled and spec.certificate_name})
+        return names
 
     def _known(self) -> str:
         return ", ".join(spec.id for spec in self.instances)

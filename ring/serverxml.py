@@ -2,7 +2,7 @@
 
 Three steps, each owning one kind of error:
 
-1. read: defusedxml's expat parser builds a small tree of _Node, each with its line. Not XML,
+1. read: defusedxml's expat parser builds a small tree of Node, each with its line. Not XML,
    a DOCTYPE (the door to entity bombs) or an entity is rejected here, with the parser's line.
 2. check: the tree is walked against SERVER, a data table of elements (name, converter, the config
    field it sets, what it means). Unknown or misplaced elements, repeats, text in containers and
@@ -22,16 +22,16 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import DefusedXMLParser, ParseError
 
 from ring.config import ClusterConfig, InstanceSpec, ReplicationSettings, format_address
 from ring.errors import ConfigError
+from ring.xmlfile import Node, read_bytes, read_tree
 
 __all__ = ["Element", "REPLICATION_ELEMENTS", "SERVER", "load_server_xml", "parse_server_xml"]
+
+MAX_VALUE_LENGTH = 4096  # the longest value is a path or a key; more is a mistake (or an attack)
 
 # -- converters: text of a leaf element -> value; ValueError says what was expected ---------------
 
@@ -100,6 +100,7 @@ def _setting(name: str, convert: Callable[[str], Any], meaning: str, *, repeatab
         "async": "async_",
         "getAttribute-triggers-replication": "get_attribute_triggers_replication",
         "ntp-server": "ntp_servers",
+        "metrics-allow": "metrics_allow",
     }
     return Element(name, meaning, convert, renamed.get(name, name.replace("-", "_")), repeatable=repeatable)
 
@@ -135,6 +136,13 @@ REPLICATION_ELEMENTS: tuple[Element, ...] = (
     _setting("log-level", nonempty, "debug, info, warning or error (SIGHUP applies a change)"),
     _setting("local-socket", nonempty, "Unix socket for this host's web workers ({id}: the instance id)"),
     _setting("local-socket-mode", octal_mode, "permissions of the local socket, octal (e.g. 0660)"),
+    _setting("max-calls-per-address", whole_number, "replication calls one address and member may hold open at once"),
+    _setting("first-message-timeout", seconds, "seconds a replication call may stay without a message"),
+    _setting("http-connection-limit", whole_number, "HTTP connections open at once (more wait)"),
+    _setting("http-channel-timeout", seconds, "seconds an idle HTTP connection stays open"),
+    _setting("http-max-request-body", whole_number, "bytes; a larger HTTP request body is refused (413)"),
+    _setting("metrics-allow", nonempty, "address or network that may read /metrics (besides loopback and "
+             "members); any: everyone", repeatable=True),
 )
 
 _TLS_FIELDS = ("tls_cert_file", "tls_key_file", "tls_ca_file")
@@ -146,6 +154,10 @@ INSTANCE_OVERRIDES = Element(
         Element("port", "this instance's replication port", whole_number, "port"),
         Element("instance-id", "the instance's id (default host:port)", nonempty, "id"),
         Element("admin-http", "this instance's admin address (HOST:PORT)", nonempty, "admin_http"),
+        Element("certificate-name", "with mutual TLS: a CN, DNS or URI name of its certificate (default: "
+                "its id)", nonempty, "certificate_name"),
+        Element("tls-cert-file", "its own PEM certificate (default the cluster's)", nonempty, "tls_cert_file"),
+        Element("tls-key-file", "the PEM private key of its own certificate", nonempty, "tls_key_file"),
     ),
 )
 INSTANCE = Element(
@@ -194,94 +206,10 @@ def _index_places() -> dict[str, list[str]]:
 
 _PLACES = _index_places()  # for "<key> is not allowed here; it belongs in <cluster><session-replication>"
 
-# -- step 1: read ---------------------------------------------------------------------------------
-
-
-@dataclass(slots=True, eq=False)
-class _Node:
-    tag: str
-    line: int
-    attributes: dict[str, str]
-    children: list[_Node] = field(default_factory=list)
-    text: str = ""
-    text_line: int | None = None  # line of the first non-blank text, for "text inside <cluster>"
-    value: Any = None  # the converted value of a leaf, after step 2
-
-    def all(self, tag: str) -> list[_Node]:
-        return [child for child in self.children if child.tag == tag]
-
-    def first(self, tag: str) -> _Node | None:
-        return next((child for child in self.children if child.tag == tag), None)
-
-    def find(self, tag: str) -> _Node | None:
-        """This node or its first descendant named `tag`, depth first."""
-        if self.tag == tag:
-            return self
-        for child in self.children:
-            found = child.find(tag)
-            if found is not None:
-                return found
-        return None
-
-
-class _TreeTarget:
-    """Receives expat's events (via the ElementTree XMLParser) and builds _Node with lines."""
-
-    def __init__(self) -> None:
-        self.expat: Any = None
-        self.stack: list[_Node] = []
-        self.root: _Node | None = None
-
-    def start(self, tag: str, attributes: dict[str, str]) -> None:
-        node = _Node(tag, self.expat.CurrentLineNumber, dict(attributes))
-        if self.stack:
-            self.stack[-1].children.append(node)
-        else:
-            self.root = node
-        self.stack.append(node)
-
-    def end(self, tag: str) -> None:
-        self.stack.pop()
-
-    def data(self, text: str) -> None:
-        node = self.stack[-1]
-        node.text += text
-        if node.text_line is None and text.strip():
-            node.text_line = self.expat.CurrentLineNumber
-
-    def close(self) -> _Node | None:
-        return self.root
-
-
-def _read(data: str | bytes, path: str) -> _Node:
-    target = _TreeTarget()
-    parser = DefusedXMLParser(target=target, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    target.expat = parser.parser
-    parser.parser.buffer_text = False  # one data event per piece, so text lines are exact
-    try:
-        parser.feed(data)
-        root = parser.close()
-    except ParseError as error:
-        reason = re.sub(r": line \d+, column \d+$", "", str(error))
-        line, column = error.position
-        raise ConfigError(
-            f"not well-formed XML: {reason} (column {column + 1})", path=path, line=line
-        ) from None
-    except DefusedXmlException as error:
-        raise ConfigError(
-            f"<!DOCTYPE> and entity declarations are not allowed in server.xml ({type(error).__name__}): "
-            "they are how XML bombs are built; remove them",
-            path=path,
-            line=target.expat.CurrentLineNumber,
-        ) from None
-    assert root is not None  # expat reports a document without an element as an error
-    return root
-
-
 # -- step 2: check --------------------------------------------------------------------------------
 
 
-def _unknown(node: _Node, parent: Element, where: str, path: str) -> ConfigError:
+def _unknown(node: Node, parent: Element, where: str, path: str) -> ConfigError:
     where = where or "<server>"
     message = f"unknown element <{node.tag}> in {where}"
     elsewhere = _PLACES.get(node.tag)
@@ -297,7 +225,7 @@ def _unknown(node: _Node, parent: Element, where: str, path: str) -> ConfigError
     return ConfigError(message, path=path, line=node.line)
 
 
-def _check(node: _Node, spec: Element, where: str, path: str) -> None:
+def _check(node: Node, spec: Element, where: str, path: str) -> None:
     if node.attributes:
         name, value = next(iter(node.attributes.items()))
         raise ConfigError(
@@ -312,6 +240,9 @@ def _check(node: _Node, spec: Element, where: str, path: str) -> None:
                 path=path,
                 line=node.children[0].line,
             )
+        if len(node.text) > MAX_VALUE_LENGTH:
+            raise ConfigError(f"<{node.tag}> holds {len(node.text)} characters; a value has at most "
+                              f"{MAX_VALUE_LENGTH}", path=path, line=node.line)
         try:
             node.value = spec.convert(node.text.strip())
         except ValueError as error:
@@ -323,7 +254,7 @@ def _check(node: _Node, spec: Element, where: str, path: str) -> None:
             path=path,
             line=node.text_line,
         )
-    first_of: dict[str, _Node] = {}
+    first_of: dict[str, Node] = {}
     for child in node.children:
         child_spec = spec.child(child.tag)
         if child_spec is None:
@@ -346,7 +277,7 @@ def _check(node: _Node, spec: Element, where: str, path: str) -> None:
 # -- step 3: build --------------------------------------------------------------------------------
 
 
-def _values(node: _Node | None, spec: Element) -> dict[str, Any]:
+def _values(node: Node | None, spec: Element) -> dict[str, Any]:
     """field -> value of the value elements present under `node` (a tuple for repeatable ones)."""
     values: dict[str, Any] = {}
     for child_spec in spec.children:
@@ -360,7 +291,7 @@ def _values(node: _Node | None, spec: Element) -> dict[str, Any]:
     return values
 
 
-def _relocated(error: ConfigError, scope: _Node, path: str) -> ConfigError:
+def _relocated(error: ConfigError, scope: Node, path: str) -> ConfigError:
     """Give an error from ring.config (which knows no lines) the line of the first element it names."""
     if error.line is not None:
         return error
@@ -374,13 +305,21 @@ def _relocated(error: ConfigError, scope: _Node, path: str) -> ConfigError:
     return ConfigError(message, path=path, line=scope.line)
 
 
-def _instance(node: _Node, cluster_port: int, path: str) -> InstanceSpec:
+def _instance(node: Node, cluster_port: int, path: str) -> InstanceSpec:
     values = _values(node, INSTANCE)
     overrides = _values(node.first("session-replication"), INSTANCE_OVERRIDES)
     host = values["host"]
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]  # an IPv6 address written as in a URL
     port = overrides.get("port", cluster_port)
+    base = os.path.dirname(os.path.abspath(path))
+    files = {name: os.path.join(base, overrides[name]) for name in ("tls_cert_file", "tls_key_file")
+             if name in overrides}  # relative to server.xml, as the cluster's
+    for name, file in files.items():
+        if not os.path.isfile(file):
+            element = name.replace("_", "-")
+            raise ConfigError(f"<{element}> {file}: no such file (relative paths start at the directory "
+                              "of server.xml)", path=path, line=(node.find(element) or node).line)
     try:
         return InstanceSpec(
             id=overrides.get("id") or format_address(host, port),
@@ -389,12 +328,14 @@ def _instance(node: _Node, cluster_port: int, path: str) -> InstanceSpec:
             enabled=values.get("enabled", True),  # iPlanet default: a listed instance is in the ring
             line=node.line,
             admin_http=overrides.get("admin_http"),
+            certificate_name=overrides.get("certificate_name"),
+            **files,
         )
     except ConfigError as error:
         raise _relocated(error, node, path) from None
 
 
-def _replication(node: _Node | None, scope: _Node, path: str) -> ReplicationSettings:
+def _replication(node: Node | None, scope: Node, path: str) -> ReplicationSettings:
     values = _values(node, CLUSTER_REPLICATION)
     base = os.path.dirname(os.path.abspath(path))
     for name in (*_TLS_FIELDS, "local_socket"):
@@ -417,7 +358,7 @@ def _replication(node: _Node | None, scope: _Node, path: str) -> ReplicationSett
     return settings
 
 
-def _build(root: _Node, path: str) -> ClusterConfig:
+def _build(root: Node, path: str) -> ClusterConfig:
     if root.tag != "server":
         hint = ": did you mean <server>?" if difflib.get_close_matches(root.tag.lower(), ["server"]) else ""
         raise ConfigError(
@@ -442,14 +383,9 @@ def _build(root: _Node, path: str) -> ClusterConfig:
 
 def parse_server_xml(text: str, path: str) -> ClusterConfig:
     """The ClusterConfig that `text` describes; `path` is used in messages and for relative paths."""
-    return _build(_read(text, path), path)
+    return _build(read_tree(text, path), path)
 
 
 def load_server_xml(path: str) -> ClusterConfig:
     """Read and check the server.xml at `path`. Every problem is a ConfigError with file and line."""
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except OSError as error:
-        raise ConfigError(f"cannot read the configuration: {error.strerror}", path=path) from None
-    return _build(_read(data, path), path)
+    return _build(read_tree(read_bytes(path), path), path)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from ring.config import ClusterConfig, format_address, parse_admin_http
 from ring.errors import ConfigError
 from ring.host.admin import AdminServer
-from ring.host.http import HttpServer, import_app, session_app, with_health
+from ring.host.http import HttpLimits, HttpServer, import_app, session_app, with_health
 from ring.host.instance import Instance
 from ring.host.local import LocalServer
 from ring.host.logs import FORMATS, use_format, use_level
@@ -231,7 +231,7 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
         if app_spec and http:
             app = import_app(app_spec)
             wrapped = with_health(session_app(app, EngineBackend(engine), config), instance.ready)
-            server = HttpServer(wrapped, http[0], http[1], threads)
+            server = HttpServer(wrapped, http[0], http[1], threads, HttpLimits.of(config.replication))
             server.start()
             instance.http_address = format_address(http[0], http[1])
             log.info("serving %s on http://%s:%d", app_spec, http[0], http[1])
@@ -239,6 +239,8 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
             asgi_server = await _start_asgi(asgi[1], instance, engine, config, http)
             log.info("serving %s (ASGI, uvicorn) on http://%s:%d", asgi[0], http[0], asgi_server.port)
         log.info("instance %s up: replication on %s, ring %s", me, instance.spec.address, " -> ".join(config.ring))
+        if instance.server is not None:
+            instance.server.warn_if_insecure()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)

@@ -115,4 +115,7 @@ def _watch(args: argparse.Namespace, config: ClusterConfig) -> int:
     finally:
         if live is not None:
             live.stop()
+    if not config.replication.key and not config.replication.encrypted:
+        print("INSECURE: this ring has neither <key> nor <encrypted>: any process that reaches a "
+              "replication port is a full peer (see README, Security)")
     return DEGRADED_EXIT if args.check and found else 0

@@ -9,13 +9,15 @@ end users reach this port through the balancer.
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ring.backend import SessionBackend
-from ring.config import ClusterConfig
+from ring.config import ClusterConfig, ReplicationSettings
 from ring.errors import ConfigError
 from ring.web.wsgi import SessionMiddleware
 
@@ -38,9 +40,33 @@ def import_app(spec: str) -> WSGIApp:
     return app  # type: ignore[no-any-return]
 
 
-def with_health(app: WSGIApp, ready: Callable[[], bool]) -> WSGIApp:
+def metrics_readers(settings: ReplicationSettings, member_ips: Iterable[str]) -> Callable[[str], bool]:
+    """Who may read /metrics: loopback, the members' addresses, and <metrics-allow> (or anyone)."""
+    if "any" in settings.metrics_allow:
+        return lambda address: True
+    networks = [ipaddress.ip_network(a, strict=False) for a in settings.metrics_allow]
+    members = frozenset(member_ips)
+
+    def allowed(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        return ip.is_loopback or address in members or any(ip in network for network in networks)
+
+    return allowed
+
+
+def with_health(app: WSGIApp, ready: Callable[[], bool], metrics: Callable[[], bytes] | None = None,
+                metrics_allowed: Callable[[str], bool] = lambda address: True) -> WSGIApp:
     def wrapper(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path == "/metrics" and metrics is not None:
+            if not metrics_allowed(environ.get("REMOTE_ADDR", "")):
+                start_response("403 Forbidden", [("Content-Type", "text/plain")])
+                return [b"/metrics is for this ring's hosts: add the reader to <metrics-allow>\n"]
+            start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
+            return [metrics()]
         if path == "/livez":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"live\n"]
@@ -53,15 +79,32 @@ def with_health(app: WSGIApp, ready: Callable[[], bool]) -> WSGIApp:
     return wrapper
 
 
-class HttpServer:
-    """waitress in a background thread."""
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What HTTP clients may hold (defaults and reasons: ring.config.ReplicationSettings)."""
 
-    def __init__(self, app: WSGIApp, host: str, port: int, threads: int = 8) -> None:
+    connection_limit: int = 500
+    channel_timeout: float = 30.0
+    max_request_body: int = 16 * 1024 * 1024
+
+    @classmethod
+    def of(cls, settings: ReplicationSettings) -> HttpLimits:
+        return cls(settings.http_connection_limit, settings.http_channel_timeout, settings.http_max_request_body)
+
+
+class HttpServer:
+    """waitress in a background thread, with poll() (select() fails past 1024 descriptors) and limits."""
+
+    def __init__(self, app: WSGIApp, host: str, port: int, threads: int = 8,
+                 limits: HttpLimits = HttpLimits()) -> None:
         from waitress.server import create_server
 
         try:
-            self.server = create_server(app, host=host, port=port, threads=threads, ident="ring",
-                                        clear_untrusted_proxy_headers=True, channel_timeout=30)
+            self.server = create_server(
+                app, host=host, port=port, threads=threads, ident="ring", clear_untrusted_proxy_headers=True,
+                channel_timeout=max(1, round(limits.channel_timeout)), connection_limit=limits.connection_limit,
+                max_request_body_size=limits.max_request_body, asyncore_use_poll=True,
+                cleanup_interval=max(1, min(30, round(limits.channel_timeout / 2))))  # waitress takes ints
         except OSError as exc:
             raise ConfigError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror or exc}") from exc
         self.thread = threading.Thread(target=self._run, name="ring-http", daemon=True)

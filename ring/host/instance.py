@@ -20,9 +20,9 @@ from ring.io._proto import ring_pb2 as pb
 from ring.io.eventlog import EventLog
 from ring.io.metrics import Sources
 from ring.io.runtime import Engine
-from ring.io.security import call_metadata, channel_credentials
+from ring.io.security import CertificateNames, LocalTls, call_signer, channel_credentials, server_names
 from ring.io.server import ReplicationServer, resolve_ips
-from ring.io.service import RingService
+from ring.io.service import AdmissionLimits, RingService
 from ring.io.transport import CallTimeouts, GrpcTransport
 
 
@@ -47,17 +47,22 @@ class Instance:
     async def listen(self) -> Engine:
         """Bind the engine to this loop and open the replication port (OSError if it is taken)."""
         r = self.config.replication
+        tls = LocalTls.of(r, self.spec.tls_cert_file, self.spec.tls_key_file)
         addresses = {name: self.config.instance(name).address for name in self.config.ring}
         engine = Engine(self.node, self.events, transport=lambda deliver: GrpcTransport(
-            self.me, addresses, deliver, credentials=channel_credentials(r),
-            metadata=call_metadata(r.key, self.me), max_message=self.max_message,
-            max_record=self.settings.max_session_size, timeouts=CallTimeouts.of(self.settings)))
+            self.me, addresses, deliver, credentials=channel_credentials(tls),
+            signer=call_signer(r.key, self.me), max_message=self.max_message,
+            max_record=self.settings.max_session_size, timeouts=CallTimeouts.of(self.settings),
+            server_names=server_names(self.config.certificate_names())))
         engine.bind()
         self.engine = engine
         member_ips = resolve_ips(self.config.instance(name).host for name in self.config.ring)
-        self.service = RingService(_Core(engine, self.spec.address, self.host_info), member_ips, r.key,
-                                   self.settings.max_session_size)
-        self.server = ReplicationServer(self.service, self.spec.address, r, self.max_message)
+        self.service = RingService(
+            _Core(engine, self.spec.address, self.host_info), member_ips, r.key, self.settings.max_session_size, me=self.me,
+            members=frozenset(self.config.ring),
+            certificates=CertificateNames(self.config.ring, self.config.certificate_names()) if r.encrypted else None,
+            limits=AdmissionLimits(r.max_calls_per_address, r.first_message_timeout))
+        self.server = ReplicationServer(self.service, self.spec.address, tls, self.max_message)
         await self.server.start()
         return engine
 

@@ -1,11 +1,25 @@
 """gRPC server side: admit, decode, hand to the core, encode. No decisions here.
 
-Admission: every call except Status must come from an address of a cluster member, carry a
-valid `x-ring-auth` token when a key is configured, and decode cleanly; otherwise it is refused
-with a log line (never a session id) and the instance and its data are untouched. Size limits
-are enforced by the server options (max receive message length). Requests are parsed here, not
-by grpc (see `add_to_server`), so that bytes which are not protobuf get INVALID_ARGUMENT and one
-warning line instead of an error traceback per call.
+Admission happens when a call opens, before it holds anything but its slot: every method is
+served by a request-streaming handler (a unary client cannot tell), so the checks run before the
+first message is read, in this order:
+
+1. the peer's address is a member's (PERMISSION_DENIED);
+2. its credentials name a member (ring.io.security): the client certificate with mutual TLS
+   (PERMISSION_DENIED), a fresh call token with a key (UNAUTHENTICATED). Checks 1 and 2 do not
+   wait for anything: a call that fails them never holds a slot;
+3. this address and sender (the member the credentials name; "" without credentials) have fewer
+   than `max_calls_per_address` calls open (RESOURCE_EXHAUSTED): one peer cannot take the
+   server's whole call limit;
+4. the first message comes within `first_message_timeout` (DEADLINE_EXCEEDED), decodes
+   (INVALID_ARGUMENT), and its header's sender is the member the credentials name, and a member
+   at all (PERMISSION_DENIED). On a stream every later message must keep that sender.
+
+A refused call is counted (`refused`, and per reason in `refusals`) and logged once per peer
+address and reason per `log_interval`, with how many were refused since (`RefusalLog`): never a
+session id, never a traceback. Size limits are the server options' (max receive message length).
+Requests are parsed here, not by grpc (see `add_to_server`), so that bytes which are not
+protobuf get INVALID_ARGUMENT instead of an error traceback per call.
 
 The servicer talks to the engine through `Core` (handle a message, report status); replies to a
 Join or a Ping carry this host's wall clock, stamped here, for the peers' clock checks.
@@ -14,10 +28,12 @@ Join or a Ping carry this host's wall clock, stamped here, for the peers' clock 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -28,7 +44,7 @@ from ring.core import messages as wire
 from ring.errors import ProtocolError
 from ring.io import codec
 from ring.io._proto import ring_pb2 as pb
-from ring.io.security import AUTH_METADATA, auth_token
+from ring.io.security import CertificateNames, Refused, TokenVerifier
 
 log = logging.getLogger("ring.service")
 
@@ -39,6 +55,15 @@ class Core(Protocol):
     def handle(self, message: wire.Message) -> wire.Reply | None: ...
 
     def status_reply(self) -> pb.StatusReply: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionLimits:
+    """How much one peer may hold before it is checked further (ring.config gives server.xml's)."""
+
+    max_calls_per_address: int = 320  # per address and member (ring.config has the reason)
+    first_message_timeout: float = 5.0  # a member sends its first message at once; a stranger waits
+    log_interval: float = 10.0  # one refusal line per peer address and reason this often
 
 
 def peer_ip(context: grpc.aio.ServicerContext) -> str:
@@ -55,27 +80,119 @@ def peer_ip(context: grpc.aio.ServicerContext) -> str:
     return peer
 
 
+class RefusalLog:
+    """One warning per (peer address, kind of refusal) per interval, with the count refused meanwhile."""
+
+    MAX_KEYS = 4096  # distinct (address, reason) pairs remembered; beyond, the table starts over
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._pending: dict[tuple[str, str], tuple[float, int]] = {}  # -> (last logged, refused since)
+
+    def refused(self, address: str, kind: str, why: str) -> None:
+        """One refusal of kind `kind` (a status code name) from `address`; `why` is logged as the
+        example of the interval's refusals of that kind."""
+        now = self._clock()
+        key = (address, kind)
+        last, count = self._pending.get(key, (-self.interval - 1.0, 0))
+        count += 1
+        if now - last >= self.interval:
+            more = f" ({count} {kind} calls since the last report)" if count > 1 else ""
+            log.warning("refused a call from %s: %s%s", address or "an unknown peer", why, more)
+            last, count = now, 0
+        if len(self._pending) >= self.MAX_KEYS and key not in self._pending:
+            self._pending.clear()
+        self._pending[key] = (last, count)
+
+
 class RingService:
-    def __init__(self, core: Core, member_ips: frozenset[str], key: str | None, max_record: int) -> None:
+    def __init__(self, core: Core, member_ips: frozenset[str], key: str | None, max_record: int, *,
+                 me: str = "", members: frozenset[str] | None = None,
+                 certificates: CertificateNames | None = None,
+                 limits: AdmissionLimits = AdmissionLimits()) -> None:
         self.core = core
         self.member_ips = member_ips
         self.key = key
         self.max_record = max_record
+        self.members = members  # None: any sender the core accepts (tests without a config)
+        self.tokens = TokenVerifier(key, me) if key else None
+        self.certificates = certificates  # None: no mutual TLS, or its identities are not checked
+        self.limits = limits
         self.refused = 0
+        self.refusals: Counter[str] = Counter()  # per reason, for the operator
         self.stopping = False
+        self._log = RefusalLog(limits.log_interval)
+        self._open: Counter[tuple[str, str]] = Counter()  # (address, sender) -> calls open now
         self._streams: set[asyncio.Task[Any]] = set()  # the Replicate calls in progress
+
+    @property
+    def insecure(self) -> bool:
+        """Neither a key nor mutual TLS: any process that reaches the port is a full peer."""
+        return self.tokens is None and self.certificates is None
 
     async def _refuse(self, context: grpc.aio.ServicerContext, code: grpc.StatusCode, why: str) -> None:
         self.refused += 1
-        log.warning("refused a call from %s: %s", context.peer(), why)
+        self.refusals[code.name] += 1
+        self._log.refused(peer_ip(context), code.name, why)
         await context.abort(code, why)
 
-    async def _admit(self, request: Any, context: grpc.aio.ServicerContext, *,
-                     sender_checked: str = "") -> wire.Message:
-        """Address, shape and key checks; `sender_checked`: a stream already admitted this sender
-        (address and key are checked once per stream, the shape of every message)."""
-        if not sender_checked and peer_ip(context) not in self.member_ips:
+    @contextmanager
+    def _slot(self, address: str, sender: str) -> Iterator[bool]:
+        """Hold one of the open calls of `sender` ("": not known before its first message) at
+        `address`; False when it has all of them already."""
+        key = (address, sender)
+        if self._open[key] >= self.limits.max_calls_per_address:
+            yield False
+            return
+        self._open[key] += 1
+        try:
+            yield True
+        finally:
+            self._open[key] -= 1
+            if not self._open[key]:
+                del self._open[key]
+
+    async def _too_many(self, context: grpc.aio.ServicerContext) -> None:
+        await self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED, "too many open calls from this "
+                           f"address and sender (max {self.limits.max_calls_per_address})")
+
+    def _credentials(self, context: grpc.aio.ServicerContext, method: str) -> str:
+        """The member the call's credentials name ("" without any), or Refused."""
+        named = ""
+        if self.certificates is not None:
+            named = self.certificates.member_of(context.auth_context() or {})
+        if self.tokens is not None:
+            signed = self.tokens.check(context.invocation_metadata(), method, fresh=method != "Status")
+            if named and signed != named:
+                raise Refused(grpc.StatusCode.PERMISSION_DENIED,
+                              f"call token of {signed} on the certificate of {named}")
+            named = signed
+        return named
+
+    async def _open_call(self, context: grpc.aio.ServicerContext, method: str) -> str:
+        """Checks 1-2 of the module docstring: the authenticated sender, or the call is aborted."""
+        if self.stopping:  # a call that arrives while the port closes (its peer may be gone already)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "instance stopping")
+        if peer_ip(context) not in self.member_ips:
             await self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, "not a cluster member address")
+        try:
+            return self._credentials(context, method)
+        except Refused as refused:
+            await self._refuse(context, refused.code, refused.why)
+            raise AssertionError("unreachable") from refused
+
+    async def _first(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await asyncio.wait_for(anext(requests), self.limits.first_message_timeout)
+        except (TimeoutError, StopAsyncIteration):
+            await self._refuse(context, grpc.StatusCode.DEADLINE_EXCEEDED, "no message within "
+                               f"{self.limits.first_message_timeout:g} s of opening the call")
+            raise AssertionError("unreachable") from None
+
+    async def _admit(self, request: Any, context: grpc.aio.ServicerContext, sender: str = "") -> wire.Message:
+        """Check 4: shape and sender. `sender`: the member the credentials (or, without any, the
+        stream's first message) named; "" admits any member."""
         if request is None:
             await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "malformed: not a protobuf message")
         try:
@@ -83,38 +200,51 @@ class RingService:
         except ProtocolError as exc:
             await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, f"malformed: {exc}")
             raise AssertionError("unreachable") from exc
-        if sender_checked:
-            if msg.header.sender != sender_checked:
-                await self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, "sender changed on a stream")
-        elif self.key is not None:
-            token = dict(context.invocation_metadata() or ()).get(AUTH_METADATA, "")
-            if not hmac.compare_digest(str(token), auth_token(self.key, msg.header.sender)):
-                await self._refuse(context, grpc.StatusCode.UNAUTHENTICATED, "bad or missing cluster key")
+        if sender and msg.header.sender != sender:
+            await self._refuse(context, grpc.StatusCode.PERMISSION_DENIED,
+                               f"message signed by {sender} claims to be from another instance")
+        if self.members is not None and msg.header.sender not in self.members:
+            await self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, "sender is not a member of the ring")
         return msg
 
-    async def unary(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        msg = await self._admit(request, context)
-        reply = self.core.handle(msg)
-        if reply is None:
-            await self._refuse(context, grpc.StatusCode.FAILED_PRECONDITION, "not accepted")
-        assert reply is not None
-        return codec.encode(reply, wall_time=time.time())
+    def unary(self, method: str) -> Callable[[AsyncIterator[Any], grpc.aio.ServicerContext], Any]:
+        async def serve(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            sender = await self._open_call(context, method)
+            with self._slot(peer_ip(context), sender) as admitted:
+                if not admitted:
+                    await self._too_many(context)
+                msg = await self._admit(await self._first(requests, context), context, sender)
+                reply = self.core.handle(msg)
+                if reply is None:
+                    await self._refuse(context, grpc.StatusCode.FAILED_PRECONDITION, "not accepted")
+                assert reply is not None
+                return codec.encode(reply, wall_time=time.time())
 
-    async def replicate(self, request_iterator: AsyncIterator[pb.Batch],
+        return serve
+
+    async def replicate(self, requests: AsyncIterator[pb.Batch],
                         context: grpc.aio.ServicerContext) -> AsyncIterator[pb.BatchAck]:
         task = asyncio.current_task()
         if task is not None:
             self._streams.add(task)
         try:
-            sender = ""
-            async for request in request_iterator:
-                msg = await self._admit(request, context, sender_checked=sender)
-                sender = msg.header.sender
-                if not isinstance(msg, wire.Batch):
-                    await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "only batches on this stream")
-                reply = self.core.handle(msg)
-                if reply is not None:
-                    yield codec.encode(reply)
+            sender = await self._open_call(context, "Replicate")
+            with self._slot(peer_ip(context), sender) as admitted:
+                if not admitted:
+                    await self._too_many(context)
+                request = await self._first(requests, context)
+                while True:
+                    msg = await self._admit(request, context, sender)
+                    sender = msg.header.sender
+                    if not isinstance(msg, wire.Batch):
+                        await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "only batches on this stream")
+                    reply = self.core.handle(msg)
+                    if reply is not None:
+                        yield codec.encode(reply)
+                    try:
+                        request = await anext(requests)
+                    except StopAsyncIteration:
+                        return
         except asyncio.CancelledError:
             if not self.stopping:
                 raise
@@ -131,8 +261,17 @@ class RingService:
         for task in list(self._streams):
             task.cancel()
 
-    async def status(self, request: pb.StatusRequest, context: grpc.aio.ServicerContext) -> pb.StatusReply:
-        return self.core.status_reply()
+    async def status(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> pb.StatusReply:
+        if self.tokens is not None:  # with mutual TLS, the handshake already wants the cluster's CA
+            try:
+                self.tokens.check(context.invocation_metadata(), "Status", fresh=False)
+            except Refused as refused:
+                await self._refuse(context, refused.code, refused.why)
+        with self._slot(peer_ip(context), "status") as admitted:
+            if not admitted:
+                await self._too_many(context)
+            await self._first(requests, context)
+            return self.core.status_reply()
 
 
 def _parser(request_type: Any) -> Callable[[bytes], Any]:
@@ -148,7 +287,8 @@ def _parser(request_type: Any) -> Callable[[bytes], Any]:
 
 
 def add_to_server(service: RingService, server: grpc.aio.Server) -> None:
-    """The ring.v1.Ring service on `server`, with requests parsed leniently (see above)."""
+    """The ring.v1.Ring service on `server`: every method with a request-streaming handler, so that
+    admission runs when a call opens (see above), with requests parsed leniently."""
     handlers = {}
     for method, request_type, reply_type in codec.RPCS.values():
         if method == "Replicate":
@@ -156,11 +296,11 @@ def add_to_server(service: RingService, server: grpc.aio.Server) -> None:
                 service.replicate, request_deserializer=_parser(request_type),
                 response_serializer=reply_type.SerializeToString)
         else:
-            handler = grpc.unary_unary_rpc_method_handler(
-                service.unary, request_deserializer=_parser(request_type),
+            handler = grpc.stream_unary_rpc_method_handler(
+                service.unary(method), request_deserializer=_parser(request_type),
                 response_serializer=reply_type.SerializeToString)
         handlers[method] = handler
-    handlers["Status"] = grpc.unary_unary_rpc_method_handler(
+    handlers["Status"] = grpc.stream_unary_rpc_method_handler(
         service.status, request_deserializer=_parser(pb.StatusRequest),
         response_serializer=pb.StatusReply.SerializeToString)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("ring.v1.Ring", handlers),))

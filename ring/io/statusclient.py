@@ -26,7 +26,9 @@ from ring.config import ClusterConfig
 from ring.errors import TransportError
 from ring.io._proto import ring_pb2 as pb
 from ring.io._proto import ring_pb2_grpc
-from ring.io.security import channel_credentials
+from ring.io.security import CallSigner, call_signer, channel_credentials
+
+STATUS_SENDER = "ring-status"  # the name a status client signs with (a keyed ring answers key holders only)
 
 
 def unreachable_row(name: str, address: str) -> dict[str, Any]:
@@ -36,12 +38,14 @@ def unreachable_row(name: str, address: str) -> dict[str, Any]:
 
 
 def instance_status(name: str, address: str, credentials: grpc.ChannelCredentials | None,
-                    timeout: float) -> dict[str, Any]:
+                    timeout: float, signer: CallSigner | None = None) -> dict[str, Any]:
     """The alive row of one instance; TransportError when it cannot be reached within `timeout`."""
+    metadata = signer.metadata(name, "Status") if signer is not None else ()
     try:
         with (grpc.secure_channel(address, credentials) if credentials is not None
               else grpc.insecure_channel(address)) as channel:
-            reply = ring_pb2_grpc.RingStub(channel).Status(pb.StatusRequest(), timeout=timeout)
+            reply = ring_pb2_grpc.RingStub(channel).Status(pb.StatusRequest(), timeout=timeout,
+                                                           metadata=metadata)
     except (grpc.RpcError, OSError) as exc:
         raise TransportError(f"instance {name} at {address} did not answer its status: {_reason(exc)}") from exc
     return {**unreachable_row(name, address),
@@ -67,11 +71,12 @@ def _host(reply: pb.StatusReply) -> dict[str, Any]:
 def collect(config: ClusterConfig, timeout: float = 1.0) -> list[dict[str, Any]]:
     """One row per instance of `config`, in ring order; `timeout` seconds for each instance."""
     credentials = channel_credentials(config.replication)  # an encrypted ring only speaks mutual TLS
+    signer = call_signer(config.replication.key, STATUS_SENDER)
 
     def ask(name: str) -> dict[str, Any]:
         address = config.instance(name).address
         try:
-            return instance_status(name, address, credentials, timeout)
+            return instance_status(name, address, credentials, timeout, signer)
         except TransportError:
             return unreachable_row(name, address)
 

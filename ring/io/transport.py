@@ -30,6 +30,7 @@ from ring.core.settings import CoreSettings
 from ring.errors import ProtocolError
 from ring.io import codec
 from ring.io._proto import ring_pb2_grpc
+from ring.io.security import CallSigner
 
 log = logging.getLogger("ring.transport")
 
@@ -91,15 +92,21 @@ class GrpcTransport:
     """One channel per peer; unary calls and the replication stream, over grpc.aio."""
 
     def __init__(self, me: str, addresses: dict[str, str], deliver: Deliver, *,
-                 credentials: grpc.ChannelCredentials | None, metadata: tuple[tuple[str, str], ...],
-                 max_message: int, max_record: int, timeouts: CallTimeouts) -> None:
+                 credentials: grpc.ChannelCredentials | None, signer: CallSigner | None,
+                 max_message: int, max_record: int, timeouts: CallTimeouts,
+                 server_names: dict[str, str] | None = None) -> None:
+        """`server_names`: with TLS, peer -> the name its server certificate must have (default:
+        the host of its address, as any TLS client checks)."""
         self.me = me
         self._deliver = deliver
-        self._metadata = metadata
+        self._signer = signer
         self._max_record = max_record
         self._timeouts = timeouts
+        names = server_names or {}
         self._peers = {
-            name: _Peer(name, address, credentials, channel_options(max_message))
+            name: _Peer(name, address, credentials, channel_options(max_message) + (
+                [("grpc.ssl_target_name_override", names[name])] if credentials is not None and name in names
+                else []))
             for name, address in addresses.items() if name != me
         }
         self._tasks: set[asyncio.Task[None]] = set()
@@ -115,11 +122,16 @@ class GrpcTransport:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _metadata(self, peer: _Peer, method: str) -> tuple[tuple[str, str], ...]:
+        """Fresh credentials for one call (a token is good for one call to one peer only)."""
+        return self._signer.metadata(peer.name, method) if self._signer is not None else ()
+
     async def _call(self, peer: _Peer, request: wire.Request) -> None:
-        method = getattr(peer.stub, codec.RPCS[type(request)][0])
+        name = codec.RPCS[type(request)][0]
+        method = getattr(peer.stub, name)
         try:
             reply = await method(codec.encode(request), timeout=self._timeouts.for_request(request),
-                                 metadata=self._metadata)
+                                 metadata=self._metadata(peer, name))
             decoded = codec.decode(reply, self._max_record)
         except (grpc.RpcError, OSError, ProtocolError) as exc:
             log.debug("%s to %s failed: %s", type(request).__name__, peer.name, _brief(exc))
@@ -134,7 +146,7 @@ class GrpcTransport:
             while True:
                 batch = await peer.queue.get()
                 if call is None or (reader is not None and reader.done()):
-                    call = peer.stub.Replicate(metadata=self._metadata)
+                    call = peer.stub.Replicate(metadata=self._metadata(peer, "Replicate"))
                     reader = asyncio.get_running_loop().create_task(self._read_loop(peer, call, batch))
                 try:
                     await call.write(codec.encode(batch))
@@ -161,7 +173,7 @@ class GrpcTransport:
         sent = time.time()
         probe = codec.encode(wire.Join(wire.Header(self.me, 0)), wall_time=sent)
         try:
-            reply = await peer.stub.Join(probe, timeout=timeout, metadata=self._metadata)
+            reply = await peer.stub.Join(probe, timeout=timeout, metadata=self._metadata(peer, "Join"))
             codec.decode(reply)
         except (grpc.RpcError, OSError, ProtocolError):
             return None

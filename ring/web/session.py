@@ -233,8 +233,11 @@ def encode(contents: Mapping[Any, Any]) -> tuple[bytes, dict[Any, Any]]:
 
 
 def decode(data: bytes) -> dict[str, Any]:
-    """The attributes in data; ValueError unless it is a JSON object."""
-    contents = json.loads(data)
+    """The attributes in data; ValueError unless it is a JSON object (nested too deep included)."""
+    try:
+        contents = json.loads(data)
+    except RecursionError:  # a forged or broken copy: ValueError, handled like any bad data
+        raise ValueError("session data is nested too deeply to decode") from None
     if not isinstance(contents, dict):
         raise ValueError("session data is not a JSON object")
     return contents

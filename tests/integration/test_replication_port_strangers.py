@@ -16,7 +16,7 @@ from integration_helpers import DEADLINE, Browser, assert_no_tracebacks, by_id, 
 from ring.drill.cluster import LocalCluster
 from ring.io._proto import ring_pb2 as pb
 from ring.io._proto import ring_pb2_grpc
-from ring.io.security import AUTH_METADATA, auth_token
+from ring.io.security import CallSigner
 from ring.io.service import RingService, peer_ip
 
 pytestmark = pytest.mark.integration
@@ -39,8 +39,9 @@ def header(sender: str) -> pb.Header:
     return pb.Header(sender=sender, incarnation=1, epoch=0)
 
 
-def auth(sender: str, key: str = KEY) -> tuple[tuple[str, str], ...]:
-    return ((AUTH_METADATA, auth_token(key, sender)),)
+def auth(sender: str, key: str = KEY, method: str = "Ping", to: str = "a") -> tuple[tuple[str, str], ...]:
+    """Fresh credentials of `sender` for one call of `method` to instance `to`."""
+    return CallSigner(key, sender).metadata(to, method)
 
 
 def code_of(call: Any) -> grpc.StatusCode:
@@ -80,34 +81,38 @@ def test_strangers_garbage_and_oversized_messages_are_refused(keyed: LocalCluste
         assert code_of(lambda: stub.Ping(ping_as_b, timeout=5, metadata=auth("b", "x" * 32))) \
             is grpc.StatusCode.UNAUTHENTICATED
         # A sender that is not a member (even with a valid token for its name): refused, no effect.
-        for request, method in ((pb.Ping(header=header("mallory"), nonce=1), stub.Ping),
-                                (pb.Claim(header=header("mallory"), session_id=session_id, claim_id=1),
-                                 stub.Claim),
-                                (pb.Join(header=header("mallory"), wall_time=1.0), stub.Join)):
-            got = code_of(lambda r=request, f=method: f(r, timeout=5, metadata=auth("mallory")))
-            assert got is grpc.StatusCode.FAILED_PRECONDITION, (type(request).__name__, got)
+        for request, method, name in (
+                (pb.Ping(header=header("mallory"), nonce=1), stub.Ping, "Ping"),
+                (pb.Claim(header=header("mallory"), session_id=session_id, claim_id=1), stub.Claim, "Claim"),
+                (pb.Join(header=header("mallory"), wall_time=1.0), stub.Join, "Join")):
+            got = code_of(lambda r=request, f=method, n=name: f(r, timeout=5, metadata=auth("mallory", method=n)))
+            assert got is grpc.StatusCode.PERMISSION_DENIED, (type(request).__name__, got)
         batch = pb.Batch(header=header("mallory"), stream=1, seq=0, records=[pb.SessionRecord(
             session_id=session_id, owner="mallory", version=99, last_access=1.0, max_inactive=60.0,
             data=b'{"count":1000}')])
-        replies = stub.Replicate(iter([batch]), timeout=2, metadata=auth("mallory"))
-        assert code_of(lambda: list(replies)) in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.OK)
+        replies = stub.Replicate(iter([batch]), timeout=2, metadata=auth("mallory", method="Replicate"))
+        assert code_of(lambda: list(replies)) is grpc.StatusCode.PERMISSION_DENIED
 
-        # Garbage bytes, and a well-formed message without a header: an error status.
+        # Garbage bytes, and a well-formed message without a header: an error status (from a
+        # stranger, refused before it is read; from a key holder, refused as malformed).
         raw_ping = channel.unary_unary("/ring.v1.Ring/Ping")  # no serializers: bytes as they are
         assert code_of(lambda: raw_ping(b"\xff\x00garbage\x13\x37" * 10, timeout=5)) \
+            is grpc.StatusCode.UNAUTHENTICATED
+        assert code_of(lambda: raw_ping(b"\xff\x00garbage\x13\x37" * 10, timeout=5, metadata=auth("b"))) \
             is grpc.StatusCode.INVALID_ARGUMENT
         assert code_of(lambda: stub.Ping(pb.Ping(nonce=1), timeout=5, metadata=auth("b"))) \
             is grpc.StatusCode.INVALID_ARGUMENT
         raw_stream = channel.stream_stream("/ring.v1.Ring/Replicate")
-        assert code_of(lambda: list(raw_stream(iter([b"\xff" * 64]), timeout=5))) \
+        assert code_of(lambda: list(raw_stream(iter([b"\xff" * 64]), timeout=5,
+                                               metadata=auth("b", method="Replicate")))) \
             is grpc.StatusCode.INVALID_ARGUMENT
 
         # More than the maximum message size: RESOURCE_EXHAUSTED, before anything is decoded.
         huge = b"\x00" * (3 << 20)
-        assert code_of(lambda: raw_ping(huge, timeout=10)) is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert code_of(lambda: raw_ping(huge, timeout=10, metadata=auth("b"))) is grpc.StatusCode.RESOURCE_EXHAUSTED
         big_batch = pb.Batch(header=header("b"), stream=1, seq=0, records=[pb.SessionRecord(
             session_id=session_id, owner="b", version=99, last_access=1.0, max_inactive=60.0, data=huge)])
-        replies = stub.Replicate(iter([big_batch]), timeout=10, metadata=auth("b"))
+        replies = stub.Replicate(iter([big_batch]), timeout=10, metadata=auth("b", method="Replicate"))
         assert code_of(lambda: list(replies)) is grpc.StatusCode.RESOURCE_EXHAUSTED
 
     healthy(c, users)
@@ -131,6 +136,9 @@ class FakeContext:
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
         return self._metadata
 
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return {}
+
     async def abort(self, code: grpc.StatusCode, details: str) -> None:
         self.aborted = (code, details)
         raise grpc.RpcError(details)  # grpc.aio raises (AbortError) here too
@@ -138,10 +146,16 @@ class FakeContext:
 
 def admit(peer: str, request: Any, metadata: tuple[tuple[str, str], ...] = (),
           key: str | None = None) -> FakeContext:
-    service = RingService(None, frozenset({"127.0.0.1", "::1"}), key, MAX_SESSION)  # type: ignore[arg-type]
+    """Open a Ping call to instance "a" and admit its message, as the servicer does."""
+    service = RingService(None, frozenset({"127.0.0.1", "::1"}), key, MAX_SESSION, me="a")  # type: ignore[arg-type]
     context = FakeContext(peer, metadata)
+
+    async def call() -> None:
+        sender = await service._open_call(context, "Ping")  # type: ignore[arg-type]
+        await service._admit(request, context, sender)  # type: ignore[arg-type]
+
     try:
-        asyncio.run(service._admit(request, context))  # type: ignore[arg-type]
+        asyncio.run(call())
     except grpc.RpcError:
         assert context.aborted is not None
     return context
@@ -186,9 +200,11 @@ def test_admission_refuses_non_member_addresses_bad_keys_and_garbage() -> None:
     assert admit("ipv6:[::1]:4000", ping).aborted is None
     stranger = admit("ipv4:10.1.2.3:4000", ping, auth("b"), KEY).aborted
     assert stranger is not None and stranger[0] is grpc.StatusCode.PERMISSION_DENIED
-    for metadata in ((), auth("b", "y" * 32), auth("a")):  # none, wrong key, another sender's token
+    for metadata in ((), auth("b", "y" * 32), auth("b", to="c")):  # none, wrong key, for another instance
         refused = admit("ipv4:127.0.0.1:4000", ping, metadata, KEY).aborted
         assert refused is not None and refused[0] is grpc.StatusCode.UNAUTHENTICATED
+    as_a = admit("ipv4:127.0.0.1:4000", ping, auth("a"), KEY).aborted  # a's token on a message of b
+    assert as_a is not None and as_a[0] is grpc.StatusCode.PERMISSION_DENIED
     assert admit("ipv4:127.0.0.1:4000", ping, auth("b"), KEY).aborted is None
     malformed = admit("ipv4:127.0.0.1:4000", pb.Ping(nonce=1)).aborted
     assert malformed is not None and malformed[0] is grpc.StatusCode.INVALID_ARGUMENT
