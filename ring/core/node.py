@@ -185,7 +185,8 @@ class Node:
         return self._successor
 
     def lease_valid(self, now: float) -> bool:
-        return self.membership.lease_valid(self._successor, now)
+        """May serve its primaries now (a leaving instance serves nothing: it refuses requests)."""
+        return not self.leaving.requested and self.membership.lease_valid(self._successor, now)
 
     def copies(self) -> dict[str, Copy]:
         """Every copy held, by session id (for tests, status and the simulator)."""

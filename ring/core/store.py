@@ -89,12 +89,12 @@ class SessionStore:
     def apply_backup(self, record: SessionRecord, stream: int) -> bool:
         """Store a replicated copy unless ours is as new or is a primary. True if stored.
 
-        An orphan of ours at the same version from the same owner becomes a backup again: the
-        owner is alive and streams to us (we were fenced and rejoined), so the copy is its backup,
-        not a stale orphan to be dropped when the owner says it holds the session."""
+        An orphan of ours at the same version becomes a backup of the owner that streams it: the
+        owner is alive and holds the session as a primary (we were fenced and rejoined, or the two
+        sides of a split each adopted it), so its record is the one that stands (an eager round
+        would yield to it), and the copy is its backup, not a stale orphan to be dropped."""
         held = self._copies.get(record.session_id)
-        if (held is not None and held.role is Role.ORPHAN and held.version == record.version
-                and held.record.owner == record.owner):
+        if held is not None and held.role is Role.ORPHAN and held.version == record.version:
             self._copies[record.session_id] = Copy(record, Role.BACKUP, stream=stream)
             return True
         if held is not None and (held.role is Role.PRIMARY or held.version >= record.version):

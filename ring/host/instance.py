@@ -58,7 +58,8 @@ class Instance:
         self.engine = engine
         member_ips = resolve_ips(self.config.instance(name).host for name in self.config.ring)
         self.service = RingService(
-            _Core(engine, self.spec.address, self.host_info), member_ips, r.key, self.settings.max_session_size, me=self.me,
+            _Core(engine, self.spec.address, self.host_info), member_ips, r.key, self.settings.max_session_size,
+            me=self.me,
             members=frozenset(self.config.ring),
             certificates=CertificateNames(self.config.ring, self.config.certificate_names()) if r.encrypted else None,
             limits=AdmissionLimits(r.max_calls_per_address, r.first_message_timeout))
