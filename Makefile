@@ -16,7 +16,7 @@ test: setup
 # the long profile: many more Hypothesis examples and longer drills
 test-long: setup
 	@bash scripts/install-system-deps test
-	RING_HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest -q --run-slow
+	RING_HYPOTHESIS_PROFILE=long RING_ROTATING=1 RING_ROTATING_EXAMPLES=2000 .venv/bin/python -m pytest -q --run-slow
 
 bench: setup
 	@bash scripts/install-system-deps bench

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
-import time
+import threading
 from typing import Any
 
 from rich.console import Console, Group
@@ -96,12 +97,16 @@ def _watch(args: argparse.Namespace, config: ClusterConfig) -> int:
     found: list[str] = []
     drawn = 0
     live = Live(console=console, auto_refresh=False) if console.is_terminal else None
+    # Ctrl-C ends the watch after the redraw in progress (an interrupt inside the status
+    # client's threads and gRPC calls could hang the exit)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     try:
         if live is not None:
             live.start()
-        while args.count is None or drawn < args.count:
-            if drawn:
-                time.sleep(interval)  # the pace of a display, not a wait for a condition
+        while (args.count is None or drawn < args.count) and not stop.is_set():
+            if drawn and stop.wait(interval):  # the pace of a display, or Ctrl-C
+                break
             rows = collect(config, min(args.timeout, interval))
             found = problems(rows)
             view = render(config, rows, found, args.config)
@@ -110,11 +115,12 @@ def _watch(args: argparse.Namespace, config: ClusterConfig) -> int:
             else:
                 console.print(view)  # a pipe gets one table per redraw
             drawn += 1
-    except KeyboardInterrupt:
-        return 0
     finally:
+        signal.signal(signal.SIGINT, previous)
         if live is not None:
             live.stop()
+    if stop.is_set():
+        return 0
     if not config.replication.key and not config.replication.encrypted:
         print("INSECURE: this ring has neither <key> nor <encrypted>: any process that reaches a "
               "replication port is a full peer (see README, Security)")

@@ -126,7 +126,11 @@ class Requests:
             if not self.membership.is_dead(c)
         ]
         a = self.adoptions.start(req.request_id, sid, candidates, deadline)
-        a.hinted_unreachable = any(self._unreachable_holder(h, now) for h in (req.hint_primary, req.hint_backup))
+        hinted = [h for h in (req.hint_primary, req.hint_backup) if h]
+        # both holders it names are cut off (declared dead here): the other side of a split may
+        # hold it; one of them alive (or us) and holding nothing means it is gone for real
+        a.hinted_unreachable = bool(hinted) and all(
+            h != self.me and self._unreachable_holder(h, now) for h in hinted)
         self._claim_round(a, now, out)
 
     def _unreachable_holder(self, name: str, now: float) -> bool:
