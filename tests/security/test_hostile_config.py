@@ -6,7 +6,6 @@ are the point. Times and memory are printed, not asserted (the machine is shared
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import time
