@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 from typing import Any
 
 from ring.backend import LoadedSession, Locator, SaveResult
 from ring.client import wire
-from ring.client.sync import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, InstanceInfo, fetch_info, info_from
+from ring.client.sync import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, _LocalInstance, info_from
 from ring.errors import ProtocolError, RingError, SessionUnavailable, TransportError
 
 
@@ -81,45 +80,18 @@ class AsyncConnection:
         self._writer.close()
 
 
-class AsyncRingClient:
+class AsyncRingClient(_LocalInstance):
     """The local instance's sessions, for coroutines (ring.backend.AsyncSessionBackend)."""
 
     def __init__(self, socket_path: str, *, timeout: float = DEFAULT_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
-        if not socket_path:
-            raise ValueError("socket_path must name the instance's <local-socket>")
-        if not timeout > 0 or not connect_timeout > 0:
-            raise ValueError("timeouts must be positive numbers of seconds")
-        self.socket_path = socket_path
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
+        super().__init__(socket_path, timeout=timeout, connect_timeout=connect_timeout)
         self._conns: dict[asyncio.AbstractEventLoop, AsyncConnection] = {}
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
-        self._info: InstanceInfo | None = None
         self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"AsyncRingClient({self.socket_path!r})"
-
-    @property
-    def info(self) -> InstanceInfo:
-        if self._info is None:
-            self._info = fetch_info(self.socket_path, self.connect_timeout, self.timeout)
-        return self._info
-
-    @property
-    def instance_id(self) -> str:
-        return self.info.instance_id
-
-    @property
-    def max_session_size(self) -> int:
-        return self.info.max_session_size
-
-    def replicate_on_read(self) -> bool:
-        return self.info.replicate_on_read
-
-    def new_session_id(self) -> str:
-        return secrets.token_urlsafe(32)
 
     async def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None:
         return wire.loaded(session_id, await self._call("load", wire.load_args(session_id, hint)))

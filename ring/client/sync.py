@@ -117,8 +117,9 @@ def info_from(value: Any) -> InstanceInfo:
     return InstanceInfo(instance_id, max_size, bool(on_read))
 
 
-class RingClient:
-    """The local instance's sessions, for threads (ring.backend.SessionBackend)."""
+class _LocalInstance:
+    """What both clients share: the socket, the timeouts, and the instance's attributes (asked
+    once per process, at first use)."""
 
     def __init__(self, socket_path: str, *, timeout: float = DEFAULT_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
@@ -129,13 +130,7 @@ class RingClient:
         self.socket_path = socket_path
         self.timeout = timeout
         self.connect_timeout = connect_timeout
-        self._local = threading.local()
         self._info: InstanceInfo | None = None
-
-    def __repr__(self) -> str:
-        return f"RingClient({self.socket_path!r})"
-
-    # --- the instance's attributes (asked once per process, at first use) ----------------------
 
     @property
     def info(self) -> InstanceInfo:
@@ -156,6 +151,18 @@ class RingClient:
 
     def new_session_id(self) -> str:
         return secrets.token_urlsafe(32)
+
+
+class RingClient(_LocalInstance):
+    """The local instance's sessions, for threads (ring.backend.SessionBackend)."""
+
+    def __init__(self, socket_path: str, *, timeout: float = DEFAULT_TIMEOUT,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+        super().__init__(socket_path, timeout=timeout, connect_timeout=connect_timeout)
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"RingClient({self.socket_path!r})"
 
     # --- the port ------------------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ from ring.web import locator as locator_cookie_codec
 from ring.web import merge
 from ring.web import session as session_codec
 from ring.web.session import LOCAL_ONLY_TABLE, Session
-from ring.web.wsgi import _largest_attribute, parse_cookie_header
+from ring.web.wsgi import _largest_attribute, check_cookie_options, parse_cookie_header
 
 log = logging.getLogger("ring.web")
 
@@ -71,8 +71,6 @@ _SCOPE_OWNER = "ring.session_owner"  # the middleware that loaded scope["session
 _UNAVAILABLE = (SessionUnavailable, ReplicationError, TransportError)
 _CONFLICT = (SessionInvalidated, SessionExists)
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_COOKIE_PATH = re.compile(r"/[\x21-\x2b\x2d-\x3a\x3c-\x7e]*")
 _DOMAIN = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 
@@ -126,13 +124,7 @@ class SessionMiddleware:
         """secret_key signs the locator cookie (with a backend given here; hosted, server.xml's key
         does). members: the instances a locator may name (default: the backend's ``members``, or
         its own id)."""
-        for name in (session_cookie, locator_cookie):
-            if not _TOKEN.fullmatch(name):
-                raise ValueError(f"cookie name {name!r} is not a valid token; use letters, digits, _ or -")
-        if session_cookie == locator_cookie:
-            raise ValueError("session_cookie and locator_cookie must differ")
-        if not _COOKIE_PATH.fullmatch(path):
-            raise ValueError(f"cookie path {path!r} must start with '/' and hold no ';', ',' or spaces")
+        check_cookie_options(session_cookie, locator_cookie, path, session_argument="session_cookie")
         if same_site not in ("lax", "strict", "none"):
             raise ValueError(f"same_site must be 'lax', 'strict' or 'none', got {same_site!r}")
         if domain is not None and not _DOMAIN.fullmatch(domain):

@@ -61,6 +61,18 @@ _TOO_LARGE_BODY = b"session too large\n"
 _INVALIDATED_BODY = b"session was logged out by a concurrent request; nothing saved\n"
 
 
+def check_cookie_options(session_cookie: str, locator_cookie: str, path: str, *,
+                         session_argument: str = "cookie_name") -> None:
+    """The cookie names and path both middlewares accept (ValueError naming the argument)."""
+    for name in (session_cookie, locator_cookie):
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"cookie name {name!r} is not a valid token; use letters, digits, _ or -")
+    if session_cookie == locator_cookie:
+        raise ValueError(f"{session_argument} and locator_cookie must differ")
+    if not _COOKIE_PATH.fullmatch(path):
+        raise ValueError(f"cookie path {path!r} must start with '/' and hold no ';', ',' or spaces")
+
+
 class SessionMiddleware:
     """Wraps a WSGI app so that each request has a ring-replicated session."""
 
@@ -76,13 +88,7 @@ class SessionMiddleware:
         secure: bool = False,
         path: str = "/",
     ) -> None:
-        for name in (cookie_name, locator_cookie):
-            if not _TOKEN.fullmatch(name):
-                raise ValueError(f"cookie name {name!r} is not a valid token; use letters, digits, _ or -")
-        if cookie_name == locator_cookie:
-            raise ValueError("cookie_name and locator_cookie must differ")
-        if not _COOKIE_PATH.fullmatch(path):
-            raise ValueError(f"cookie path {path!r} must start with '/' and hold no ';', ',' or spaces")
+        check_cookie_options(cookie_name, locator_cookie, path)
         if key == "":
             raise ValueError("key must be None (unsigned locator) or a non-empty secret")
         self.app = app
