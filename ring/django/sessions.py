@@ -15,6 +15,8 @@ Semantics Django's own suite checks (tests/django runs SessionTestsMixin against
 - `set_expiry()` reaches the store: the deadline is kept with the data and a load past it finds
   nothing; the ring's <session-timeout> still bounds how long an idle session lives;
 - loading an unknown key creates nothing; `clear_expired()` has nothing to do (the ring expires).
+With `ring.django.middleware.RingSessionMiddleware` in place of Django's SessionMiddleware, the
+locator cookie (where the session lives) is sent and read as a hint, as the WSGI middleware does.
 Concurrent requests on one session merge per key (ring.web.merge). The async methods (aload,
 asave, ...) await the AsyncRingClient on the running loop (no thread); with a BACKEND of your own
 and no ASYNC_BACKEND they run it in a worker thread. Ids are 256 random bits.
@@ -106,6 +108,8 @@ class SessionStore(SessionBase):
         self._version = 0  # the version loaded; 0 until this key is in the ring
         self._loaded_data: bytes | None = None
         self._loaded_dict: dict[str, Any] = {}
+        self.hint: Locator | None = None  # the locator cookie's hint (ring.django.middleware)
+        self.locator: Locator | None = None  # where the session lives, after a load or a save
 
     # --- encoding: Django's (signed, its SESSION_SERIALIZER) plus the expiry deadline ----------
 
@@ -138,7 +142,7 @@ class SessionStore(SessionBase):
         if loaded is not None:
             raw = self.decode(loaded.data.decode("ascii", "replace"))
             if not self._expired(raw):
-                self._version, self._loaded_data = loaded.version, loaded.data
+                self._version, self._loaded_data, self.locator = loaded.version, loaded.data, loaded.locator
                 raw.pop(EXPIRES, None)
                 self._loaded_dict = dict(raw)
                 return raw
@@ -151,14 +155,17 @@ class SessionStore(SessionBase):
 
     def _created(self, result: SaveResult, data: bytes, contents: dict[str, Any]) -> None:
         self._version, self._loaded_data, self._loaded_dict = result.version, data, dict(contents)
+        self.locator = result.locator
 
     def _merged(self, merged: merge.Merged) -> None:
         self._version, self._loaded_data = merged.result.version, merged.data
+        self.locator = merged.result.locator
         self._loaded_dict = dict(merged.contents)
 
     def _forget(self, key: str) -> None:
         if key == self.session_key:
             self._version, self._loaded_data, self._loaded_dict = 0, None, {}
+            self.locator = None
 
     @staticmethod
     def _valid(key: str | None) -> bool:
@@ -166,7 +173,7 @@ class SessionStore(SessionBase):
 
     def load(self) -> dict[str, Any]:
         key = self.session_key
-        return self._accept(self._ring.load(key, None) if self._valid(key) else None)  # type: ignore[arg-type]
+        return self._accept(self._ring.load(key, self.hint) if self._valid(key) else None)  # type: ignore[arg-type]
 
     def exists(self, session_key: str | None) -> bool:
         return self._valid(session_key) and self._present(self._ring.load(session_key, None))  # type: ignore[arg-type]
@@ -215,7 +222,7 @@ class SessionStore(SessionBase):
 
     async def aload(self) -> dict[str, Any]:
         key = self.session_key
-        return self._accept(await self._aring.load(key, None) if self._valid(key) else None)  # type: ignore[arg-type]
+        return self._accept(await self._aring.load(key, self.hint) if self._valid(key) else None)  # type: ignore[arg-type]
 
     async def aexists(self, session_key: str | None) -> bool:
         return self._valid(session_key) and self._present(await self._aring.load(session_key, None))  # type: ignore[arg-type]
