@@ -12,8 +12,9 @@ a callable returning one, instead of the local client: MemoryBackend in tests).
 Semantics Django's own suite checks (tests/django runs SessionTestsMixin against this engine):
 - `save(must_create=True)` creates only if absent (CreateError otherwise);
 - a save after another request deleted the session raises UpdateError (a logout is never undone);
-- `set_expiry()` reaches the store: the deadline is kept with the data and a load past it finds
-  nothing; the ring's <session-timeout> still bounds how long an idle session lives;
+- `set_expiry()` reaches the store: the session lives that long idle in the ring (its own
+  lifetime, instead of the instance's <session-timeout>), and the deadline is also kept with the
+  data so that a load past it finds nothing;
 - loading an unknown key creates nothing; `clear_expired()` has nothing to do (the ring expires).
 With `ring.django.middleware.RingSessionMiddleware` in place of Django's SessionMiddleware, the
 locator cookie (where the session lives) is sent and read as a hint, as the WSGI middleware does.
@@ -34,6 +35,7 @@ from django.contrib.sessions.backends.base import CreateError, SessionBase, Upda
 from django.utils.module_loading import import_string
 
 from ring.backend import (
+    MAX_LIFETIME,
     AsyncSessionBackend,
     LoadedSession,
     Locator,
@@ -88,8 +90,9 @@ class _InThread:
     async def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None:
         return await asyncio.to_thread(self._b.load, session_id, hint)
 
-    async def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False) -> SaveResult:
-        return await asyncio.to_thread(self._b.save, session_id, base_version, data, touch_only=touch_only)
+    async def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False, lifetime: float | None = None) -> SaveResult:
+        return await asyncio.to_thread(self._b.save, session_id, base_version, data, touch_only=touch_only,
+                                       lifetime=lifetime)
 
     async def invalidate(self, session_id: str, base_version: int) -> None:
         await asyncio.to_thread(self._b.invalidate, session_id, base_version)
@@ -123,6 +126,15 @@ class SessionStore(SessionBase):
         contents: dict[str, Any] = self.decode(data.decode("ascii", "replace"))
         contents.pop(EXPIRES, None)
         return contents
+
+    def _lifetime(self, contents: Any) -> float | None:
+        """After set_expiry(), the session lives that long idle in the ring too (0 or a browser-close
+        expiry: the instance's <session-timeout>)."""
+        expiry = dict(contents).get("_session_expiry")
+        if expiry is None or expiry == 0:
+            return None
+        age = self.get_expiry_age(expiry=expiry)
+        return min(float(age), MAX_LIFETIME) if age > 0 else None
 
     @staticmethod
     def _expired(data: dict[str, Any]) -> bool:
@@ -196,7 +208,7 @@ class SessionStore(SessionBase):
         if must_create or self._version == 0:
             data = self._pack(contents)
             try:
-                self._created(self._ring.save(key, 0, data), data, contents)
+                self._created(self._ring.save(key, 0, data, lifetime=self._lifetime(contents)), data, contents)
             except SessionExists:
                 raise CreateError from None
             except SessionInvalidated:
@@ -205,7 +217,7 @@ class SessionStore(SessionBase):
         try:
             self._merged(merge.save_merging(
                 self._ring, key, self._version, self._loaded_data, merge.delta(self._loaded_dict, contents),
-                contents, encode=self._pack, decode=self._unpack))
+                contents, encode=self._pack, decode=self._unpack, lifetime=self._lifetime(contents)))
         except SessionInvalidated:
             raise UpdateError from None  # deleted meanwhile (a logout): never resurrected
 
@@ -245,7 +257,8 @@ class SessionStore(SessionBase):
         if must_create or self._version == 0:
             data = self._pack(contents)
             try:
-                self._created(await self._aring.save(key, 0, data), data, contents)
+                self._created(await self._aring.save(key, 0, data, lifetime=self._lifetime(contents)), data,
+                              contents)
             except SessionExists:
                 raise CreateError from None
             except SessionInvalidated:
@@ -254,7 +267,7 @@ class SessionStore(SessionBase):
         try:
             self._merged(await merge.asave_merging(
                 self._aring, key, self._version, self._loaded_data, merge.delta(self._loaded_dict, contents),
-                contents, encode=self._pack, decode=self._unpack))
+                contents, encode=self._pack, decode=self._unpack, lifetime=self._lifetime(contents)))
         except SessionInvalidated:
             raise UpdateError from None
 

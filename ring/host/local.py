@@ -93,10 +93,14 @@ class LocalServer:
             hint = Locator(str(primary), str(backup)) if primary else None
             return wire.loaded_value(await b.load(session_id, hint))
         if op == "save":
-            _, base_version, data, touch_only = args
-            if not isinstance(base_version, int) or base_version < 0 or not isinstance(data, bytes):
+            _, base_version, data, touch_only, *more = args
+            lifetime = more[0] if more else None
+            if not isinstance(base_version, int) or base_version < 0 or not isinstance(data, bytes) or len(more) > 1:
                 raise ValueError("base version must be a whole number and data bytes")
-            return wire.saved_value(await b.save(session_id, base_version, data, touch_only=bool(touch_only)))
+            if lifetime is not None and (isinstance(lifetime, bool) or not isinstance(lifetime, int | float)):
+                raise ValueError("lifetime must be a number of seconds or None")
+            return wire.saved_value(await b.save(session_id, base_version, data, touch_only=bool(touch_only),
+                                                 lifetime=lifetime))
         if op == "invalidate":
             _, base_version = args
             await b.invalidate(session_id, int(base_version))
