@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.integration,
 HOSTS = ("a", "b", "c")
 
 
-@pytest.mark.parametrize("app", ["flask", "django"])
+@pytest.mark.parametrize("app", ["flask", pytest.param("django", marks=pytest.mark.slow)])  # Django: test_gunicorn
 def test_haproxy_in_front_of_gunicorn_hosts_through_a_host_failure(app: str) -> None:
     if app == "django":
         pytest.importorskip("django")
