@@ -62,7 +62,7 @@ class Instance:
             me=self.me,
             members=frozenset(self.config.ring),
             certificates=CertificateNames(self.config.ring, self.config.certificate_names()) if r.encrypted else None,
-            limits=AdmissionLimits(r.max_calls_per_address, r.first_message_timeout))
+            limits=AdmissionLimits(r.max_calls_per_address, r.first_message_timeout), max_message=self.max_message)
         self.server = ReplicationServer(self.service, self.spec.address, tls, self.max_message)
         await self.server.start()
         return engine

@@ -48,6 +48,8 @@ from ring.io.security import CertificateNames, Refused, TokenVerifier
 
 log = logging.getLogger("ring.service")
 
+MAX_CLAIMS_PER_CALL = 1024  # a ClaimMany's claims (GrpcTransport sends at most CLAIMS_PER_CALL)
+
 
 class Core(Protocol):
     """What the servicer needs of the engine."""
@@ -110,8 +112,9 @@ class RingService:
     def __init__(self, core: Core, member_ips: frozenset[str], key: str | None, max_record: int, *,
                  me: str = "", members: frozenset[str] | None = None,
                  certificates: CertificateNames | None = None,
-                 limits: AdmissionLimits = AdmissionLimits()) -> None:
+                 limits: AdmissionLimits = AdmissionLimits(), max_message: int = 4 << 20) -> None:
         self.core = core
+        self.max_message = max_message  # the server's limit on one reply (ClaimMany answers under it)
         self.member_ips = member_ips
         self.key = key
         self.max_record = max_record
@@ -222,6 +225,34 @@ class RingService:
 
         return serve
 
+    async def claim_many(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> pb.ClaimManyReply:
+        """Claims of one claimer, handled in order as unary Claims are; answered up to what fits
+        in one reply, whatever record each grant carries (the claimer sends the rest again)."""
+        sender = await self._open_call(context, "ClaimMany")
+        with self._slot(peer_ip(context), sender) as admitted:
+            if not admitted:
+                await self._too_many(context)
+            request = await self._first(requests, context)
+            if request is None or not 0 < len(request.claims) <= MAX_CLAIMS_PER_CALL:
+                await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"malformed: a ClaimMany holds 1 to {MAX_CLAIMS_PER_CALL} claims")
+            out = pb.ClaimManyReply()
+            used, room = 0, self.max_message - (1 << 16)
+            for claim in request.claims:
+                if out.replies and used + self.max_record + 1024 > room:
+                    break  # the next grant might not fit: unanswered, so not handled
+                msg = await self._admit(claim, context, sender)
+                sender = msg.header.sender  # every claim of the call from one sender
+                reply = self.core.handle(msg)
+                if reply is None:
+                    if not out.replies:
+                        await self._refuse(context, grpc.StatusCode.FAILED_PRECONDITION, "not accepted")
+                    break
+                encoded = codec.encode(reply)
+                used += encoded.ByteSize()
+                out.replies.append(encoded)
+            return out
+
     async def replicate(self, requests: AsyncIterator[pb.Batch],
                         context: grpc.aio.ServicerContext) -> AsyncIterator[pb.BatchAck]:
         task = asyncio.current_task()
@@ -300,6 +331,9 @@ def add_to_server(service: RingService, server: grpc.aio.Server) -> None:
                 service.unary(method), request_deserializer=_parser(request_type),
                 response_serializer=reply_type.SerializeToString)
         handlers[method] = handler
+    handlers["ClaimMany"] = grpc.stream_unary_rpc_method_handler(
+        service.claim_many, request_deserializer=_parser(pb.ClaimMany),
+        response_serializer=pb.ClaimManyReply.SerializeToString)
     handlers["Status"] = grpc.stream_unary_rpc_method_handler(
         service.status, request_deserializer=_parser(pb.StatusRequest),
         response_serializer=pb.StatusReply.SerializeToString)
