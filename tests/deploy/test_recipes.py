@@ -97,9 +97,10 @@ def exec_form(instructions: list[tuple[str, str]], keyword: str) -> list[str]:
     return argv
 
 
-def image_argv() -> list[str]:
+def image_argv(cmd: bool = True) -> list[str]:
+    """The image's command: its ENTRYPOINT, then its CMD (which `docker run IMAGE ARGS` replaces)."""
     instructions = containerfile(CONTAINERFILE.read_text())
-    return exec_form(instructions, "ENTRYPOINT") + exec_form(instructions, "CMD")
+    return exec_form(instructions, "ENTRYPOINT") + (exec_form(instructions, "CMD") if cmd else [])
 
 
 def serve_args(argv: list[str]) -> Any:
@@ -186,3 +187,103 @@ def test_the_container_copies_what_the_build_needs_and_it_exists() -> None:
     # what pip needs to build ring: the project file, the readme it names, the package
     assert {"pyproject.toml", "README.md", "ring"} <= set(copied)
     assert 'readme = "README.md"' in (REPO / "pyproject.toml").read_text()
+
+
+# -- the Kubernetes example (deploy/kubernetes/ring.yaml) ----------------------------------------------
+
+MANIFEST = DEPLOY / "kubernetes" / "ring.yaml"
+
+
+def manifest() -> dict[str, list[dict[str, Any]]]:
+    """The manifest's objects by kind (read with tests/deploy/yamlsubset: PyYAML is no dependency)."""
+    from yamlsubset import load_all
+
+    objects: dict[str, list[dict[str, Any]]] = {}
+    for obj in load_all(MANIFEST.read_text()):
+        assert {"apiVersion", "kind", "metadata"} <= set(obj), obj
+        objects.setdefault(obj["kind"], []).append(obj)
+    return objects
+
+
+def the(objects: dict[str, list[dict[str, Any]]], kind: str, name: str) -> dict[str, Any]:
+    found = [o for o in objects.get(kind, []) if o["metadata"]["name"] == name]
+    assert len(found) == 1, f"one {kind} named {name}"
+    return found[0]
+
+
+def test_the_kubernetes_statefulset_pod_names_are_the_instance_ids_of_its_server_xml(tmp_path: Path) -> None:
+    from ring.commands.serve import load_config
+
+    objects = manifest()
+    assert set(objects) == {"Service", "ConfigMap", "StatefulSet", "PodDisruptionBudget"}
+    sts = objects["StatefulSet"][0]
+    namespace = sts["metadata"]["namespace"]
+    assert all(o["metadata"].get("namespace") == namespace for group in objects.values() for o in group)
+    spec = sts["spec"]
+    headless = the(objects, "Service", spec["serviceName"])["spec"]
+    assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is True
+    assert spec["podManagementPolicy"] == "Parallel"  # ring-0 is not ready alone: OrderedReady would wait for ever
+    pod = spec["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if "configMap" in v)
+    config_map = the(objects, "ConfigMap", volume["configMap"]["name"])
+    server_xml = tmp_path / "server.xml"
+    server_xml.write_text(config_map["data"]["server.xml"])
+    check = subprocess.run([sys.executable, "-m", "ring", "check-config", "--config", str(server_xml)],
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    pods = [f"{sts['metadata']['name']}-{i}" for i in range(spec["replicas"])]
+    config, _ = load_config(str(server_xml), pods[0])
+    assert list(config.ring) == pods  # the ring order is the pods' ordinal order
+    service = spec["serviceName"]
+    for name in pods:  # the stable DNS name of each pod under the headless Service
+        assert config.instance(name).host == f"{name}.{service}.{namespace}.svc.cluster.local"
+    replication = {p["port"] for p in headless["ports"]}
+    assert {config.instance(name).port for name in pods} == replication
+    assert config.replication.key, "a ring on a shared network needs a <key>"
+    # the container's options after the image's entrypoint, with the pod's name put in
+    container = pod["containers"][0]
+    assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in container["env"]
+    args = [a.replace("$(POD_NAME)", pods[1]) for a in container["args"]]
+    parsed = serve_args(image_argv(cmd=False) + args)  # Kubernetes' args replace the image's CMD
+    assert load_config(str(server_xml), parsed.local_host)[1] == pods[1]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
+    assert Path(mount["mountPath"]) / "server.xml" == Path(parsed.config)
+    assert pod["terminationGracePeriodSeconds"] > parsed.stop_timeout
+
+
+def test_the_kubernetes_probes_and_budget_fit_the_admin_server_and_the_ring() -> None:
+    from ring.config import parse_admin_http
+
+    objects = manifest()
+    sts = objects["StatefulSet"][0]
+    pod = sts["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    parsed = serve_args(image_argv(cmd=False) + container["args"])
+    admin_port = parse_admin_http(parsed.admin_http, "--admin-http")[1]
+    probes = {"readinessProbe": "/readyz", "livenessProbe": "/livez"}
+    for probe, path in probes.items():
+        get = container[probe]["httpGet"]
+        assert get["path"] == path and ports[get["port"]] == admin_port
+        assert admin_answer(get["path"]) == 200
+    assert ports["http"] == int(parsed.http.rpartition(":")[2])
+    run_as = pod["securityContext"]
+    uid = [rest for kw, rest in containerfile(CONTAINERFILE.read_text()) if kw == "USER"][-1].split(":")[0]
+    assert run_as["runAsNonRoot"] is True and run_as["runAsUser"] == int(uid)
+    budget = objects["PodDisruptionBudget"][0]["spec"]
+    labels = sts["spec"]["template"]["metadata"]["labels"]
+    assert budget["maxUnavailable"] == 1 and budget["selector"]["matchLabels"].items() <= labels.items()
+    for service in objects["Service"]:
+        assert service["spec"]["selector"].items() <= labels.items()
+
+
+def test_the_yaml_subset_reads_what_it_claims_and_refuses_the_rest() -> None:
+    from yamlsubset import load_all
+
+    text = ("a: 1\nb:\n  - x: 'it''s'\n    y: [\"p\", \"q\"]\n  - plain\nc: |\n  <x>\n    <y/>\n  </x>\nd: {}\n"
+            "---\n# only a comment\n- true\n")
+    assert load_all(text) == [{"a": 1, "b": [{"x": "it's", "y": ["p", "q"]}, "plain"], "c": "<x>\n  <y/>\n</x>\n",
+                               "d": {}}, [True]]
+    for bad in ("a: &anchor 1\n", "a: 1 # trailing\n", "a: 1\na: 2\n", "a:\n\tb: 1\n", "a: 1\n    b: 2\n"):
+        with pytest.raises(ValueError):
+            load_all(bad)
