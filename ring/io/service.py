@@ -7,8 +7,8 @@ first message is read, in this order:
 1. the peer's address is a member's (PERMISSION_DENIED); an address not known makes the member
    host names resolve again first, rate-limited (ring.io.members): a member may have moved;
 2. its credentials name a member (ring.io.security): the client certificate with mutual TLS
-   (PERMISSION_DENIED), a fresh call token with a key (UNAUTHENTICATED). Checks 1 and 2 do not
-   wait for anything: a call that fails them never holds a slot;
+   (PERMISSION_DENIED), a fresh call token with a key (UNAUTHENTICATED). Checks 1 and 2 wait for
+   nothing but that one shared resolution: a call that fails them never holds a slot;
 3. this address and sender (the member the credentials name; "" without credentials) have fewer
    than `max_calls_per_address` calls open (RESOURCE_EXHAUSTED): one peer cannot take the
    server's whole call limit;
