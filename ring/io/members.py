@@ -13,7 +13,8 @@ refuse such a member for ever, so `MemberAddresses` resolves again:
 
 Each host keeps its own addresses: a host that does not resolve this time keeps the ones it had
 (a DNS outage refuses nobody who was admitted), and a host that never resolved stands for itself
-(as at start). Resolution runs in the loop's default executor (getaddrinfo blocks).
+(as at start). Resolution runs in a daemon thread of its own (getaddrinfo blocks, for as long as
+the resolver's timeouts say): a stop never waits for DNS, as it would for the loop's executor.
 
 Outbound calls need nothing of this: the gRPC channels to peers are built with the host name,
 and gRPC's DNS resolver resolves again when a connection fails (ring.io.transport bounds how long
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -86,14 +88,28 @@ class MemberAddresses:
     def _start(self, now: float) -> None:
         self._resolved_at = now
         loop = asyncio.get_running_loop()
-        running = loop.run_in_executor(None, self._resolve_all)
+        running: asyncio.Future[None] = loop.create_future()
         self._running = running
-        running.add_done_callback(self._finished)
 
-    def _finished(self, running: asyncio.Future[None]) -> None:
+        def resolve() -> None:
+            error: BaseException | None = None
+            try:
+                self._resolve_all()
+            except Exception as exc:  # reported on the loop, never lost
+                error = exc
+            try:
+                loop.call_soon_threadsafe(self._finished, running, error)
+            except RuntimeError:
+                pass  # the loop closed meanwhile (the instance stopped): nobody waits any more
+
+        threading.Thread(target=resolve, name="ring-resolve", daemon=True).start()
+
+    def _finished(self, running: asyncio.Future[None], error: BaseException | None) -> None:
         self._running = None
-        if not running.cancelled() and running.exception() is not None:
-            log.warning("re-resolving the member hosts failed: %s", running.exception())
+        if error is not None:
+            log.warning("re-resolving the member hosts failed: %s", error)
+        if not running.done():
+            running.set_result(None)
 
     def _resolve_all(self) -> None:
         """In the executor: a fresh answer per host, then the new set at once (one assignment)."""
