@@ -81,7 +81,9 @@ def formed(rows: dict[str, dict[str, Any]]) -> bool:
             and {n: rows[n]["successor"] for n in IDS} == {"a": "b", "b": "c", "c": "a"})
 
 
-def test_a_member_back_at_a_new_address_is_admitted_and_rejoins(tmp_path: Path, namespaces: Namespaces) -> None:
+@pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
+def test_a_member_back_at_a_new_address_is_admitted_and_rejoins(tmp_path: Path, namespaces: Namespaces,
+                                                               stop: str) -> None:
     ns = namespaces
     ns.write_hosts({host_of(n): ns.ip[n] for n in IDS})
     config = tmp_path / "server.xml"
@@ -96,7 +98,11 @@ def test_a_member_back_at_a_new_address_is_admitted_and_rejoins(tmp_path: Path, 
         wait_for(lambda: formed(status_from(ns, "a", config)), "the ring to form")
 
         old = ns.ip["c"]
-        assert cluster.terminate("c") == 0  # a clean stop, as Kubernetes stops a pod
+        if stop == "sigterm":
+            assert cluster.terminate("c") == 0  # a clean stop, as Kubernetes stops a pod
+        else:
+            cluster.kill("c")  # its node lost: the peers declare it dead
+            wait_for(lambda: status_from(ns, "a", config)["a"]["peers"].get("c") == "dead", "c declared dead")
         new = old.rsplit(".", 1)[0] + ".123"
         ns.readdress("c", new)
         ns.write_hosts({host_of(n): ns.ip[n] for n in IDS})
@@ -121,7 +127,7 @@ def test_a_member_back_at_a_new_address_is_admitted_and_rejoins(tmp_path: Path, 
         cluster.kill("c")
         wait_for(lambda: user_c.request(a_url, "GET", "/session")[0] == 200, "a to serve c's session")
         assert user_c.count(a_url) == 2  # the latest count, from the backup c streamed to a
-        print(f"\nc moved {old} -> {new}: ring re-formed {rejoined:.1f} s after c's restart began")
+        print(f"\n{stop}: c moved {old} -> {new}: ring re-formed {rejoined:.1f} s after c's restart began")
 
         logs = {n: (tmp_path / "run" / f"{n}.log").read_text() for n in IDS}
         assert f"member host {host_of('c')} now resolves to {new}" in logs["a"]
