@@ -4,10 +4,11 @@ Admission happens when a call opens, before it holds anything but its slot: ever
 served by a request-streaming handler (a unary client cannot tell), so the checks run before the
 first message is read, in this order:
 
-1. the peer's address is a member's (PERMISSION_DENIED);
+1. the peer's address is a member's (PERMISSION_DENIED); an address not known makes the member
+   host names resolve again first, rate-limited (ring.io.members): a member may have moved;
 2. its credentials name a member (ring.io.security): the client certificate with mutual TLS
-   (PERMISSION_DENIED), a fresh call token with a key (UNAUTHENTICATED). Checks 1 and 2 do not
-   wait for anything: a call that fails them never holds a slot;
+   (PERMISSION_DENIED), a fresh call token with a key (UNAUTHENTICATED). Checks 1 and 2 wait for
+   nothing but that one shared resolution: a call that fails them never holds a slot;
 3. this address and sender (the member the credentials name; "" without credentials) have fewer
    than `max_calls_per_address` calls open (RESOURCE_EXHAUSTED): one peer cannot take the
    server's whole call limit;
@@ -44,6 +45,7 @@ from ring.core import messages as wire
 from ring.errors import ProtocolError
 from ring.io import codec
 from ring.io._proto import ring_pb2 as pb
+from ring.io.members import MemberAddresses
 from ring.io.security import CertificateNames, Refused, TokenVerifier
 
 log = logging.getLogger("ring.service")
@@ -109,7 +111,8 @@ class RefusalLog:
 
 
 class RingService:
-    def __init__(self, core: Core, member_ips: frozenset[str], key: str | None, max_record: int, *,
+    def __init__(self, core: Core, member_ips: frozenset[str] | MemberAddresses, key: str | None,
+                 max_record: int, *,
                  me: str = "", members: frozenset[str] | None = None,
                  certificates: CertificateNames | None = None,
                  limits: AdmissionLimits = AdmissionLimits(), max_message: int = 4 << 20) -> None:
@@ -177,13 +180,19 @@ class RingService:
         """Checks 1-2 of the module docstring: the authenticated sender, or the call is aborted."""
         if self.stopping:  # a call that arrives while the port closes (its peer may be gone already)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "instance stopping")
-        if peer_ip(context) not in self.member_ips:
+        if not await self._member_address(peer_ip(context)):
             await self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, "not a cluster member address")
         try:
             return self._credentials(context, method)
         except Refused as refused:
             await self._refuse(context, refused.code, refused.why)
             raise AssertionError("unreachable") from refused
+
+    async def _member_address(self, ip: str) -> bool:
+        """Check 1. A fixed set (tests) is only looked up; MemberAddresses may resolve again."""
+        if isinstance(self.member_ips, MemberAddresses):
+            return await self.member_ips.admits(ip)
+        return ip in self.member_ips
 
     async def _first(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
         try:

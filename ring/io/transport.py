@@ -91,6 +91,14 @@ def channel_options(max_message: int) -> list[tuple[str, Any]]:
         ("grpc.enable_retries", 0),
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 1000),
+        # Peers are dialled by host name and gRPC resolves it again when a connection fails; by
+        # default not within 30 s of the last resolution, so a member back at a new address (a
+        # rescheduled pod) would stay unreachable that long. Once a second is plenty for DNS.
+        ("grpc.dns_min_time_between_resolutions_ms", 1000),
+        # How long one connection attempt may take (gRPC's name: min_reconnect_backoff; default
+        # 20 s). An attempt to an address nobody holds any more (the pod that moved) gets no
+        # answer at all, and a stream waits for it: fail it soon, so the next one uses the new address.
+        ("grpc.min_reconnect_backoff_ms", 2000),
     ]
 
 
