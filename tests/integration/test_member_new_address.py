@@ -81,7 +81,7 @@ def formed(rows: dict[str, dict[str, Any]]) -> bool:
             and {n: rows[n]["successor"] for n in IDS} == {"a": "b", "b": "c", "c": "a"})
 
 
-@pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
+@pytest.mark.parametrize("stop", [pytest.param("sigterm", marks=pytest.mark.slow), "sigkill"])  # sigterm: --run-slow
 def test_a_member_back_at_a_new_address_is_admitted_and_rejoins(tmp_path: Path, namespaces: Namespaces,
                                                                stop: str) -> None:
     ns = namespaces
