@@ -22,6 +22,7 @@ dropped: they are sessions the owner no longer has.
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -64,7 +65,8 @@ class Outbound:
     stream: int = 0
     next_seq: int = 0
     in_flight: InFlight | None = None
-    queue: list[Carried] = field(default_factory=list)
+    queue: deque[Carried] = field(default_factory=deque)
+    _carried: Counter[str] = field(default_factory=Counter)  # session id -> records queued or in flight
     resync_todo: list[SessionRecord] = field(default_factory=list)
     resyncing: bool = False
     resync_total: int = 0
@@ -76,7 +78,10 @@ class Outbound:
         """Start a new stream to `successor` with a full resync of `primaries`."""
         old = self.successor
         if self.in_flight is not None:
-            self.queue[:0] = [t for t in self.in_flight.tokens if t[0] is not None]
+            back = [t for t in self.in_flight.tokens if t[0] is not None]
+            self.queue.extendleft(reversed(back))
+            self._uncarry(self.in_flight.records)
+            self._carried.update(r.session_id for _, r in back)
             self.in_flight = None
         self.successor = successor
         self._streams_started += 1
@@ -97,6 +102,7 @@ class Outbound:
 
     def enqueue(self, token: Token, record: SessionRecord) -> None:
         self.queue.append((token, record))
+        self._carried[record.session_id] += 1
 
     def take_batch(self, now: float) -> OutgoingBatch | None:
         """The next batch to send, if the stream is idle and there is something to send."""
@@ -107,13 +113,14 @@ class Outbound:
         budget = self.batch_max_bytes
         tokens: list[Carried] = []
         while self.queue and (not tokens or budget - self.queue[0][1].size >= 0):
-            item = self.queue.pop(0)
+            item = self.queue.popleft()
             tokens.append(item)
             budget -= item[1].size
         resync_records: list[SessionRecord] = []
         while self.resync_todo and (not (tokens or resync_records) or budget - self.resync_todo[-1].size >= 0):
             record = self.resync_todo.pop()
             resync_records.append(record)
+            self._carried[record.session_id] += 1
             budget -= record.size
         resync_done = self.resyncing and not self.resync_todo
         records = tuple(r for _, r in tokens) + tuple(resync_records)
@@ -130,6 +137,7 @@ class Outbound:
         if f is None or stream != self.stream or seq != f.seq:
             return None
         self.in_flight = None
+        self._uncarry(f.records)
         finished = f.resync_done and self.resyncing
         if finished:
             self.resyncing = False
@@ -155,6 +163,7 @@ class Outbound:
             self.in_flight = None
         items.extend(self.queue)
         self.queue.clear()
+        self._carried.clear()
         return items
 
     def pending_count(self) -> int:
@@ -162,9 +171,15 @@ class Outbound:
 
     def carries(self, session_id: str) -> bool:
         """A record of the session is queued or in flight: once acknowledged, it is a backup there."""
-        f = self.in_flight
-        return (f is not None and any(r.session_id == session_id for r in f.records)) or any(
-            r.session_id == session_id for _, r in self.queue)
+        return self._carried[session_id] > 0
+
+    def _uncarry(self, records: tuple[SessionRecord, ...]) -> None:
+        for r in records:
+            left = self._carried[r.session_id] - 1
+            if left > 0:
+                self._carried[r.session_id] = left
+            else:
+                self._carried.pop(r.session_id, None)
 
     def forget_resync(self, session_id: str) -> None:
         """The session is no longer ours (handed over): a resync must not plant a stale backup of it."""

@@ -171,3 +171,29 @@ def test_drop_stream_drops_older_backups_and_forgets_an_older_stream() -> None:
     inbound.drop_stream("a", 1, 2, store)  # a late DropBackups naming the current stream: kept
     held = store.get("s2")
     assert held is not None and held.role is Role.BACKUP and inbound.streams["a"].stream == 2
+
+
+def test_carries_follows_the_queue_and_the_batch_in_flight_through_acks_and_repoints() -> None:
+    """carries() is a count per session, not a scan of the queue (claims ask it per session)."""
+    from ring.core.messages import SessionRecord
+    from ring.core.replication import Outbound
+    from ring.core.writes import WriteToken
+
+    def rec(sid: str, v: int = 1) -> SessionRecord:
+        return SessionRecord(sid, "a", v, 0.0, 1800.0, False, b"x")
+
+    o = Outbound(batch_max_bytes=1 << 20, ack_timeout=1.0, retry_interval=0.1)
+    o.repoint("b", [rec("r1")])
+    o.enqueue(WriteToken(1), rec("s1"))
+    o.enqueue(WriteToken(2), rec("s1", 2))
+    assert o.carries("s1") and not o.carries("r1")  # a resync record counts once it is in a batch
+    batch = o.take_batch(0.0)
+    assert batch is not None and o.carries("r1") and o.carries("s1")
+    o.repoint("c", [])  # the batch goes back to the queue (its writes), the resync is dropped
+    assert o.carries("s1") and not o.carries("r1")
+    batch = o.take_batch(1.0)
+    assert batch is not None and o.acked(batch.stream, batch.seq) is not None
+    assert not o.carries("s1") and not o._carried  # nothing left over
+    o.enqueue(WriteToken(3), rec("s2"))
+    o.drain_alone()
+    assert not o.carries("s2")
