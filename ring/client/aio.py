@@ -16,7 +16,7 @@ from typing import Any
 
 from ring.backend import LoadedSession, Locator, SaveResult
 from ring.client import wire
-from ring.client.sync import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, _LocalInstance, info_from
+from ring.client.sync import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, InstanceInfo, _LocalInstance, info_from
 from ring.errors import ProtocolError, RingError, SessionUnavailable, TransportError
 
 
@@ -108,6 +108,14 @@ class AsyncRingClient(_LocalInstance):
 
     async def touch(self, session_id: str) -> bool:
         return bool(await self._call("touch", [session_id]))
+
+    async def connect(self) -> InstanceInfo:
+        """Open this loop's connection if it is not open, and return the instance's attributes
+        (without the blocking connection their properties would open); TransportError when the
+        instance does not answer."""
+        await self._connection()
+        assert self._info is not None  # asked on every new connection
+        return self._info
 
     async def aclose(self) -> None:
         """Close this loop's connection."""
