@@ -31,10 +31,11 @@ class Procs:
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.children: dict[int, tuple[str, subprocess.Popen[bytes]]] = {}
 
-    def spawn(self, name: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
+    def spawn(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with open(self.logdir / f"{name}.log", "ab") as log:
             proc = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                    start_new_session=True,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         self.children[proc.pid] = (name, proc)
         return proc
 
@@ -192,6 +193,20 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def with_children(pid: int) -> list[int]:
+    """pid and its descendants (a server's workers), from /proc."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
 
 
 def cpu_of(pids: Sequence[int]) -> float:
