@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--users", type=int, default=8, help="HTTP users (default 8)")
     p.add_argument("--threads", type=int, default=8, help="waitress threads of every HTTP server (default 8)")
     p.add_argument("--payloads", default="1KB,4KB", help="payloads of rows 1-2 (default 1KB,4KB)")
-    p.add_argument("--asgi-seconds", type=float, help="seconds of wrk load per row 7 repeat (default 10; quick 1)")
+    p.add_argument("--asgi-seconds", type=int, help="seconds of wrk load per row 7 repeat (default 10; quick 1)")
     p.add_argument("--asgi-workers", type=int, default=2, help="uvicorn workers of row 7's worker rows (default 2)")
     p.add_argument("--asgi-load", choices=("auto", "wrk", "python"), default="auto",
                    help="row 7's load generator: wrk, or the Python one of row 3 (default: wrk when installed)")
@@ -62,7 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.ops = args.ops or (200 if args.quick else 10_000)
     args.warmup = args.warmup if args.warmup is not None else min(1000, args.ops // 10)
     args.sessions = args.sessions or (2_000 if args.quick else 100_000)
-    args.asgi_seconds = args.asgi_seconds or (1.0 if args.quick else 10.0)
+    args.asgi_seconds = args.asgi_seconds or (1 if args.quick else 10)
+    if args.asgi_seconds < 1:
+        p.error("--asgi-seconds: wrk runs whole seconds, at least 1")
     args.ring_sizes = [int(s) for s in (args.ring_sizes or ("3,4" if args.quick else "4,8,16")).split(",")]
     if any(n < 2 for n in args.ring_sizes):
         p.error("--ring-sizes: every ring needs at least 2 instances")
