@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import stat
-from typing import Any
+from typing import Any, cast
 
 from ring.backend import AsyncSessionBackend, Locator, is_session_id
 from ring.client import wire
@@ -125,8 +125,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport of a Unix socket server; uvloop's is not an asyncio.Transport subclass
+        self.transport = cast(asyncio.Transport, transport)
         self.server._connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
