@@ -24,6 +24,15 @@ class _Broken(Exception):
     pass
 
 
+class _TimedOut(Exception):
+    pass
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(_TimedOut())
+
+
 class AsyncConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.pid = os.getpid()
@@ -40,14 +49,17 @@ class AsyncConnection:
             raise _Broken("the connection is closed")
         self._next_id += 1
         rid = self._next_id
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._waiting[rid] = future
+        expiry = loop.call_later(timeout, _expire, future)  # not wait_for: no second future per call
         try:
             self._writer.write(wire.frame([rid, op, args]))
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
+            return await future
+        except _TimedOut:
             raise SessionUnavailable(f"the ring instance did not answer within {timeout:g} s") from None
         finally:
+            expiry.cancel()
             self._waiting.pop(rid, None)
 
     async def _read_answers(self) -> None:
