@@ -38,12 +38,13 @@ class AsyncRedisBackend:
         return LoadedSession(session_id, int.from_bytes(raw[:8], "big"), bytes(raw[8:]), self._locator)
 
     async def save(self, session_id: str, base_version: int, data: bytes, *,
-                   touch_only: bool = False) -> SaveResult:
+                   touch_only: bool = False, lifetime: float | None = None) -> SaveResult:
         if len(data) > self.max_session_size:
             raise SessionTooLarge(f"session of {len(data)} bytes exceeds max-session-size")
         version = base_version + 1
         try:
-            await self.client.set(PREFIX + session_id.encode(), version.to_bytes(8, "big") + data, ex=self.ttl)
+            await self.client.set(PREFIX + session_id.encode(), version.to_bytes(8, "big") + data,
+                                   ex=int(lifetime) if lifetime else self.ttl)
         except self._errors as exc:
             raise SessionUnavailable(f"redis: {type(exc).__name__}") from exc
         return SaveResult(version, self._locator, replicated=False)

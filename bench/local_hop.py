@@ -50,7 +50,7 @@ class InstantBackend:
     async def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None:
         return None
 
-    async def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False) -> SaveResult:
+    async def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False, lifetime: float | None = None) -> SaveResult:
         return SaveResult(base_version + 1, Locator("bench", ""), True)
 
     async def invalidate(self, session_id: str, base_version: int) -> None:

@@ -42,12 +42,13 @@ class RedisSessionBackend:
             return None
         return LoadedSession(session_id, int.from_bytes(raw[:8], "big"), bytes(raw[8:]), self._locator)
 
-    def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False) -> SaveResult:
+    def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False, lifetime: float | None = None) -> SaveResult:
         if len(data) > self.max_session_size:
             raise SessionTooLarge(f"session of {len(data)} bytes exceeds max-session-size")
         version = base_version + 1
         try:
-            self.client.set(PREFIX + session_id.encode(), version.to_bytes(8, "big") + data, ex=self.ttl)
+            self.client.set(PREFIX + session_id.encode(), version.to_bytes(8, "big") + data,
+                                   ex=int(lifetime) if lifetime else self.ttl)
             if self.wait_replicas:
                 acked = self.client.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
                 if acked < self.wait_replicas:

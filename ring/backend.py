@@ -33,6 +33,18 @@ SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 COOKIE_NAME_PATTERN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 
 
+MAX_LIFETIME = 400 * 86400.0  # a session's longest lifetime: the longest a browser keeps a cookie (RFC 6265bis)
+
+
+def check_lifetime(lifetime: float | None) -> None:
+    """ValueError unless lifetime is None or a whole-or-fractional number of seconds in (0, MAX_LIFETIME]."""
+    if lifetime is None:
+        return
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or not 0 < lifetime <= MAX_LIFETIME:
+        raise ValueError(f"a session lifetime is a number of seconds above 0 and at most {MAX_LIFETIME:.0f} "
+                         f"(400 days), not {lifetime!r}")
+
+
 def is_session_id(value: str) -> bool:
     """True when value has the shape of a session id this project issues (not that it exists)."""
     return SESSION_ID_PATTERN.fullmatch(value) is not None
@@ -86,12 +98,16 @@ class SessionBackend(Protocol):
         ...
 
     def save(
-        self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False
+        self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False,
+    lifetime: float | None = None
     ) -> SaveResult:
         """Store data as the session's next version; return once the successor acknowledged.
 
         base_version is the version the request loaded, 0 for a new session. touch_only: data is
-        byte-for-byte what was loaded; only the last access changes.
+        byte-for-byte what was loaded; only the last access changes. lifetime: the seconds of
+        inactivity after which this session expires (Flask's PERMANENT_SESSION_LIFETIME, Django's
+        set_expiry), at most MAX_LIFETIME; None: the instance's <session-timeout> (a touch keeps
+        the session's own). ValueError for a lifetime that is not a positive number of seconds.
         A save that is not touch_only with base_version > 0 is conditional: when the session's
         newest version is no longer base_version (a concurrent request saved it), nothing is
         written and SessionStale is raised (ring.web.merge then merges per key). A backend may be
@@ -127,7 +143,8 @@ class AsyncSessionBackend(Protocol):
     async def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None: ...
 
     async def save(
-        self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False
+        self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False,
+    lifetime: float | None = None
     ) -> SaveResult: ...
 
     async def invalidate(self, session_id: str, base_version: int) -> None: ...

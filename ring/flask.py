@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from flask.sessions import SessionInterface, SessionMixin, session_json_serializer
 from itsdangerous import BadSignature, Signer
 
-from ring.backend import LoadedSession, Locator, SessionBackend, is_session_id
+from ring.backend import MAX_LIFETIME, LoadedSession, Locator, SessionBackend, is_session_id
 from ring.errors import (
     ReplicationError,
     SessionInvalidated,
@@ -197,11 +197,12 @@ class RingSessionInterface(SessionInterface):
         name = self.get_cookie_name(app)
         loaded = session.loaded
         contents = session.data_snapshot()
+        lifetime = self._lifetime(app, session)
         if session.invalidated:
             saved_new = False
             if contents and (session.regenerated or session.modified):
                 new_id = self.backend.new_session_id()
-                result = self.backend.save(new_id, 0, _encode(contents))
+                result = self.backend.save(new_id, 0, _encode(contents), lifetime=lifetime)
                 session._set_session_id(new_id)
                 self._set(app, response, name, self._cookie_value(app, new_id), session)
                 self._locator(app, response, result.locator, session)
@@ -215,7 +216,7 @@ class RingSessionInterface(SessionInterface):
             return
         if loaded is None:
             if session.modified and contents:
-                result = self.backend.save(session.session_id, 0, _encode(contents))
+                result = self.backend.save(session.session_id, 0, _encode(contents), lifetime=lifetime)
                 self._set(app, response, name, self._cookie_value(app, session.session_id), session)
                 self._locator(app, response, result.locator, session)
             elif session.sent_cookie:
@@ -229,11 +230,19 @@ class RingSessionInterface(SessionInterface):
         if session.modified or (session.accessed and (refresh or self.backend.replicate_on_read())):
             change = merge.delta(_decode(loaded.data), contents, session.assigned)
             where = merge.save_merging(self.backend, loaded.session_id, loaded.version, loaded.data, change,
-                                       contents, encode=_encode, decode=_decode).result.locator
+                                       contents, encode=_encode, decode=_decode, lifetime=lifetime).result.locator
         if refresh:
             self._set(app, response, name, self._cookie_value(app, session.session_id), session)
         if where != session.hint:
             self._locator(app, response, where, session)
+
+    @staticmethod
+    def _lifetime(app: Flask, session: RingFlaskSession) -> float | None:
+        """A permanent session lives PERMANENT_SESSION_LIFETIME idle in the ring, as its cookie does;
+        a browser-session one lives the instance's <session-timeout>."""
+        if not dict.get(session, "_permanent"):  # read without counting as an access
+            return None
+        return min(app.permanent_session_lifetime.total_seconds(), MAX_LIFETIME)
 
     def _locator(self, app: Flask, response: Response, where: Locator, session: RingFlaskSession) -> None:
         if self.locator_cookie:

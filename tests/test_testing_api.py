@@ -50,7 +50,7 @@ SIGNATURES = {
     "run_until": "(self, done: 'Callable[[], bool]', timeout: 'float') -> 'bool'",
     # clients and reporting
     "request": "(self, kind: 'str', node: 'str', session_id: 'str', hint: 'tuple[str, str]' = ('', ''), "
-               "payload: 'bytes' = b'') -> 'ClientOp'",
+               "payload: 'bytes' = b'', *, lifetime: 'float | None' = None) -> 'ClientOp'",
     "note": "(self, line: 'str') -> 'None'",
     "ring_summary": "(self) -> 'str'",
 }

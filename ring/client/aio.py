@@ -109,8 +109,8 @@ class AsyncRingClient(_LocalInstance):
         return wire.loaded(session_id, await self._call("load", wire.load_args(session_id, hint)))
 
     async def save(self, session_id: str, base_version: int, data: bytes, *,
-                   touch_only: bool = False) -> SaveResult:
-        return wire.saved(await self._call("save", [session_id, base_version, data, touch_only]))
+                   touch_only: bool = False, lifetime: float | None = None) -> SaveResult:
+        return wire.saved(await self._call("save", wire.save_args(session_id, base_version, data, touch_only, lifetime)))
 
     async def invalidate(self, session_id: str, base_version: int) -> None:
         await self._call("invalidate", [session_id, base_version])

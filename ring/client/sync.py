@@ -169,8 +169,8 @@ class RingClient(_LocalInstance):
     def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None:
         return wire.loaded(session_id, self._call("load", wire.load_args(session_id, hint)))
 
-    def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False) -> SaveResult:
-        return wire.saved(self._call("save", [session_id, base_version, data, touch_only]))
+    def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False, lifetime: float | None = None) -> SaveResult:
+        return wire.saved(self._call("save", wire.save_args(session_id, base_version, data, touch_only, lifetime)))
 
     def invalidate(self, session_id: str, base_version: int) -> None:
         self._call("invalidate", [session_id, base_version])

@@ -10,7 +10,8 @@ same socket by measurement (bench/local_hop.py): one frame each way, no HTTP/2.
     hello       []                                         [instance id, max session size,
                                                             replicate on read, protocol version]
     load        [id, hint primary, hint backup]            None | [version, data, primary, backup]
-    save        [id, base version, data, touch only]       [version, primary, backup, replicated]
+    save        [id, base version, data, touch only        [version, primary, backup, replicated]
+                 (, lifetime: seconds idle, or None)]
     invalidate  [id, base version]                         None
     exists      [id]                                       bool
     touch       [id]                                       bool (False: no such session)
@@ -25,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from ring.backend import LoadedSession, Locator, SaveResult
+from ring.backend import LoadedSession, Locator, SaveResult, check_lifetime
 from ring.errors import (
     ProtocolError,
     ReplicationError,
@@ -106,6 +107,14 @@ def loaded_value(session: LoadedSession | None) -> Any:
     if session is None:
         return None
     return [session.version, session.data, session.locator.primary, session.locator.backup]
+
+
+def save_args(session_id: str, base_version: int, data: bytes, touch_only: bool,
+              lifetime: float | None) -> list[Any]:
+    """A save's arguments: the lifetime only when one is asked (a version-1 instance takes four)."""
+    check_lifetime(lifetime)
+    args: list[Any] = [session_id, base_version, data, touch_only]
+    return args if lifetime is None else [*args, float(lifetime)]
 
 
 def saved(value: Any) -> SaveResult:

@@ -3,8 +3,7 @@
 One instance. With a local socket (`<local-socket>` or --local-socket), web workers of other
 servers on this host (gunicorn, uvicorn) use it through ring.client, with or without --app.
 A WSGI app (--app) runs on waitress's threads; an ASGI app (--asgi) on uvicorn on the engine's
-loop (ring.host.asgi), which is then uvloop's when it is installed; so is a daemon's without an app
-(its local socket and the engine share that loop: measured less CPU per request than asyncio's).
+loop (ring.host.asgi). Every instance runs on uvloop's loop when it is installed (ring.host.loops).
 
 Start-up order: load and check the config (exit 2), the NTP check when servers are configured
 (exit 3), listen on the replication port, open the admin address when there is one (<admin-http>
@@ -39,6 +38,7 @@ from ring.host.http import HttpLimits, HttpServer, import_app, session_app, with
 from ring.host.instance import Instance
 from ring.host.local import LocalServer
 from ring.host.logs import FORMATS, use_format, use_level
+from ring.host.loops import event_loop_factory
 from ring.host.reload import Runtime, plan_reload, runtime_of
 from ring.host.startup import check_peer_clocks, wait_for_backup
 from ring.io.facade import AsyncEngineBackend, EngineBackend
@@ -125,25 +125,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--stop-timeout must be between 0 and 600 seconds, got {args.stop_timeout}")
     local = args.local_socket or r.local_socket_for(me)
     host = _Host(args, config, me, admin_override, verbose)
+    asgi = None
     if asgi_spec:
-        from ring.host.asgi import event_loop_factory, import_asgi_app
+        from ring.host.asgi import import_asgi_app
 
-        asgi_app = import_asgi_app(asgi_spec)  # before the ring starts: a bad spec is a config error
-        factory, loop_name = event_loop_factory()
-        log.info("event loop: %s", loop_name)
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(_serve(config, me, None, http, args.threads, args.event_log, host,
-                                     args.stop_timeout, local, (asgi_spec, asgi_app)))
-    if app_spec is None:  # a daemon for the host's web workers: all its work is on the loop
-        from ring.host.asgi import event_loop_factory
-
-        factory, loop_name = event_loop_factory()
-        log.info("event loop: %s", loop_name)
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(_serve(config, me, None, None, args.threads, args.event_log, host,
-                                     args.stop_timeout, local))
-    return asyncio.run(_serve(config, me, app_spec, http, args.threads, args.event_log, host,
-                              args.stop_timeout, local))
+        asgi = (asgi_spec, import_asgi_app(asgi_spec))  # before the ring starts: a bad spec is a config error
+    factory, _ = event_loop_factory()
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(_serve(config, me, None if asgi else app_spec, http, args.threads, args.event_log, host,
+                                 args.stop_timeout, local, asgi))
 
 
 class _Host:
@@ -247,7 +237,8 @@ async def _serve(config: ClusterConfig, me: str, app_spec: str | None, http: tup
         if asgi and http:
             asgi_server = await _start_asgi(asgi[1], instance, engine, config, http)
             log.info("serving %s (ASGI, uvicorn) on http://%s:%d", asgi[0], http[0], asgi_server.port)
-        log.info("instance %s up: replication on %s, ring %s", me, instance.spec.address, " -> ".join(config.ring))
+        log.info("instance %s up: replication on %s, ring %s, event loop %s", me, instance.spec.address,
+                 " -> ".join(config.ring), event_loop_factory()[1])
         if instance.server is not None:
             instance.server.warn_if_insecure()
         stop = asyncio.Event()

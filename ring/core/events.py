@@ -80,6 +80,9 @@ class WriteRequested:
     data: bytes = b""
     deleted: bool = False
     touch_only: bool = False
+    # seconds of inactivity after which this session expires (its own session timeout); None: the
+    # instance's <session-timeout> (a touch keeps the lifetime the session has)
+    lifetime: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,13 +5,15 @@
 resync in flight, no adoption under way, no orphan of ours unadopted: it would be a single
 copy). Then `Leave` goes to every live peer; from that moment only the answers to it count (a
 peer that took the leave in declared us dead, and its other messages would fence us). A peer
-that does not answer is told again; `Left` comes when every peer answered. The shell's stop
+that does not answer is told again; `Left` comes when every peer answered, or left itself (its
+own Leave, answered Done: the whole ring stopping at once ends in a few pings, not at the stop
+timeout). The shell's stop
 timeout bounds the wait. The peers' side is Node._on_leave: a death declared at once.
 """
 
 from __future__ import annotations
 
-from ring.core.events import Effect, Input, Left, Received, Send, Tick, Unreachable
+from ring.core.events import Effect, Input, Left, Received, Respond, Send, Tick, Unreachable
 from ring.core.messages import Done, Header, Leave
 
 
@@ -40,6 +42,11 @@ class Leaving:
         assert waiting is not None
         if isinstance(event, Received) and isinstance(event.message, Done) and isinstance(event.in_reply_to, Leave):
             waiting.pop(event.message.header.sender, None)
+        elif isinstance(event, Received) and isinstance(event.message, Leave) and event.in_reply_to is None:
+            # the peer leaves too (the whole ring stopping at once): it needs nothing of us and we
+            # need no answer from it; without this answer every leaver waits for its stop timeout
+            waiting.pop(event.message.header.sender, None)
+            out.append(Respond(message=Done(header)))
         elif isinstance(event, Unreachable) and isinstance(event.request, Leave) and event.peer in waiting:
             waiting[event.peer] = now + self._retry
         elif isinstance(event, Tick):

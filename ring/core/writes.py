@@ -52,9 +52,25 @@ def next_record(
     data = current.data if (req.touch_only and current is not None) else req.data
     return SessionRecord(
         session_id=req.session_id, owner=owner, version=(current.version if current else 0) + 1,
-        last_access=session_now, max_inactive=max_inactive, deleted=req.deleted,
+        last_access=session_now, max_inactive=lifetime_of(req, current, max_inactive), deleted=req.deleted,
         data=b"" if req.deleted else data,
     )
+
+
+MAX_LIFETIME = 400 * 86400.0  # as ring.backend.MAX_LIFETIME (checked there first; the core stays on its own)
+
+
+def lifetime_of(req: WriteRequested, current: SessionRecord | None, default: float) -> float:
+    """How long the written record lives idle: the request's lifetime, the instance default, or
+    (a touch) the session's own. A tombstone lives at least as long as the session it ends, so no
+    stale copy of the session can outlive the logout that ended it."""
+    own = current.max_inactive if current is not None else default
+    asked = req.lifetime if req.lifetime is not None and 0.0 < req.lifetime <= MAX_LIFETIME else None
+    if req.deleted:
+        return max(own, default, asked or 0.0)
+    if asked is not None:
+        return asked
+    return own if req.touch_only else default
 
 
 class Writes:

@@ -12,9 +12,12 @@ a callable returning one, instead of the local client: MemoryBackend in tests).
 Semantics Django's own suite checks (tests/django runs SessionTestsMixin against this engine):
 - `save(must_create=True)` creates only if absent (CreateError otherwise);
 - a save after another request deleted the session raises UpdateError (a logout is never undone);
-- `set_expiry()` reaches the store: the deadline is kept with the data and a load past it finds
-  nothing; the ring's <session-timeout> still bounds how long an idle session lives;
+- `set_expiry()` reaches the store: the session lives that long idle in the ring (its own
+  lifetime, instead of the instance's <session-timeout>), and the deadline is also kept with the
+  data so that a load past it finds nothing;
 - loading an unknown key creates nothing; `clear_expired()` has nothing to do (the ring expires).
+With `ring.django.middleware.RingSessionMiddleware` in place of Django's SessionMiddleware, the
+locator cookie (where the session lives) is sent and read as a hint, as the WSGI middleware does.
 Concurrent requests on one session merge per key (ring.web.merge). The async methods (aload,
 asave, ...) await the AsyncRingClient on the running loop (no thread); with a BACKEND of your own
 and no ASYNC_BACKEND they run it in a worker thread. Ids are 256 random bits.
@@ -32,6 +35,7 @@ from django.contrib.sessions.backends.base import CreateError, SessionBase, Upda
 from django.utils.module_loading import import_string
 
 from ring.backend import (
+    MAX_LIFETIME,
     AsyncSessionBackend,
     LoadedSession,
     Locator,
@@ -86,8 +90,9 @@ class _InThread:
     async def load(self, session_id: str, hint: Locator | None) -> LoadedSession | None:
         return await asyncio.to_thread(self._b.load, session_id, hint)
 
-    async def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False) -> SaveResult:
-        return await asyncio.to_thread(self._b.save, session_id, base_version, data, touch_only=touch_only)
+    async def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False, lifetime: float | None = None) -> SaveResult:
+        return await asyncio.to_thread(self._b.save, session_id, base_version, data, touch_only=touch_only,
+                                       lifetime=lifetime)
 
     async def invalidate(self, session_id: str, base_version: int) -> None:
         await asyncio.to_thread(self._b.invalidate, session_id, base_version)
@@ -106,6 +111,8 @@ class SessionStore(SessionBase):
         self._version = 0  # the version loaded; 0 until this key is in the ring
         self._loaded_data: bytes | None = None
         self._loaded_dict: dict[str, Any] = {}
+        self.hint: Locator | None = None  # the locator cookie's hint (ring.django.middleware)
+        self.locator: Locator | None = None  # where the session lives, after a load or a save
 
     # --- encoding: Django's (signed, its SESSION_SERIALIZER) plus the expiry deadline ----------
 
@@ -119,6 +126,15 @@ class SessionStore(SessionBase):
         contents: dict[str, Any] = self.decode(data.decode("ascii", "replace"))
         contents.pop(EXPIRES, None)
         return contents
+
+    def _lifetime(self, contents: Any) -> float | None:
+        """After set_expiry(), the session lives that long idle in the ring too (0 or a browser-close
+        expiry: the instance's <session-timeout>)."""
+        expiry = dict(contents).get("_session_expiry")
+        if expiry is None or expiry == 0:
+            return None
+        age = self.get_expiry_age(expiry=expiry)
+        return min(float(age), MAX_LIFETIME) if age > 0 else None
 
     @staticmethod
     def _expired(data: dict[str, Any]) -> bool:
@@ -138,7 +154,7 @@ class SessionStore(SessionBase):
         if loaded is not None:
             raw = self.decode(loaded.data.decode("ascii", "replace"))
             if not self._expired(raw):
-                self._version, self._loaded_data = loaded.version, loaded.data
+                self._version, self._loaded_data, self.locator = loaded.version, loaded.data, loaded.locator
                 raw.pop(EXPIRES, None)
                 self._loaded_dict = dict(raw)
                 return raw
@@ -151,14 +167,17 @@ class SessionStore(SessionBase):
 
     def _created(self, result: SaveResult, data: bytes, contents: dict[str, Any]) -> None:
         self._version, self._loaded_data, self._loaded_dict = result.version, data, dict(contents)
+        self.locator = result.locator
 
     def _merged(self, merged: merge.Merged) -> None:
         self._version, self._loaded_data = merged.result.version, merged.data
+        self.locator = merged.result.locator
         self._loaded_dict = dict(merged.contents)
 
     def _forget(self, key: str) -> None:
         if key == self.session_key:
             self._version, self._loaded_data, self._loaded_dict = 0, None, {}
+            self.locator = None
 
     @staticmethod
     def _valid(key: str | None) -> bool:
@@ -166,7 +185,7 @@ class SessionStore(SessionBase):
 
     def load(self) -> dict[str, Any]:
         key = self.session_key
-        return self._accept(self._ring.load(key, None) if self._valid(key) else None)  # type: ignore[arg-type]
+        return self._accept(self._ring.load(key, self.hint) if self._valid(key) else None)  # type: ignore[arg-type]
 
     def exists(self, session_key: str | None) -> bool:
         return self._valid(session_key) and self._present(self._ring.load(session_key, None))  # type: ignore[arg-type]
@@ -189,7 +208,7 @@ class SessionStore(SessionBase):
         if must_create or self._version == 0:
             data = self._pack(contents)
             try:
-                self._created(self._ring.save(key, 0, data), data, contents)
+                self._created(self._ring.save(key, 0, data, lifetime=self._lifetime(contents)), data, contents)
             except SessionExists:
                 raise CreateError from None
             except SessionInvalidated:
@@ -198,7 +217,7 @@ class SessionStore(SessionBase):
         try:
             self._merged(merge.save_merging(
                 self._ring, key, self._version, self._loaded_data, merge.delta(self._loaded_dict, contents),
-                contents, encode=self._pack, decode=self._unpack))
+                contents, encode=self._pack, decode=self._unpack, lifetime=self._lifetime(contents)))
         except SessionInvalidated:
             raise UpdateError from None  # deleted meanwhile (a logout): never resurrected
 
@@ -215,7 +234,7 @@ class SessionStore(SessionBase):
 
     async def aload(self) -> dict[str, Any]:
         key = self.session_key
-        return self._accept(await self._aring.load(key, None) if self._valid(key) else None)  # type: ignore[arg-type]
+        return self._accept(await self._aring.load(key, self.hint) if self._valid(key) else None)  # type: ignore[arg-type]
 
     async def aexists(self, session_key: str | None) -> bool:
         return self._valid(session_key) and self._present(await self._aring.load(session_key, None))  # type: ignore[arg-type]
@@ -238,7 +257,8 @@ class SessionStore(SessionBase):
         if must_create or self._version == 0:
             data = self._pack(contents)
             try:
-                self._created(await self._aring.save(key, 0, data), data, contents)
+                self._created(await self._aring.save(key, 0, data, lifetime=self._lifetime(contents)), data,
+                              contents)
             except SessionExists:
                 raise CreateError from None
             except SessionInvalidated:
@@ -247,7 +267,7 @@ class SessionStore(SessionBase):
         try:
             self._merged(await merge.asave_merging(
                 self._aring, key, self._version, self._loaded_data, merge.delta(self._loaded_dict, contents),
-                contents, encode=self._pack, decode=self._unpack))
+                contents, encode=self._pack, decode=self._unpack, lifetime=self._lifetime(contents)))
         except SessionInvalidated:
             raise UpdateError from None
 

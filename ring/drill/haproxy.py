@@ -30,7 +30,7 @@ def find_haproxy() -> str:
 
 
 def render_config(backends: dict[str, tuple[str, int]], bind: tuple[str, int], *,
-                  server_timeout: float = 15.0) -> str:
+                  server_timeout: float = 15.0, check_path: str = "/readyz") -> str:
     servers = "\n".join(
         f"    server {name} {host}:{port} cookie {name}" for name, (host, port) in backends.items())
     return f"""# written by ring drill
@@ -55,7 +55,7 @@ frontend drill
 backend ring
     balance roundrobin
     cookie {COOKIE} insert indirect nocache
-    option httpchk GET /readyz
+    option httpchk GET {check_path}
     http-error status 503 content-type text/plain string "no server is available" hdr {LB_MARK} no-backend
     default-server check inter 500 fall 2 rise 2 on-marked-down shutdown-sessions
 {servers}
@@ -65,12 +65,14 @@ backend ring
 class HAProxy:
     """haproxy in the foreground as a child process, on a free loopback port."""
 
-    def __init__(self, workdir: Path, backends: dict[str, tuple[str, int]], *, server_timeout: float = 15.0) -> None:
+    def __init__(self, workdir: Path, backends: dict[str, tuple[str, int]], *, server_timeout: float = 15.0,
+                 check_path: str = "/readyz") -> None:
         self.binary = find_haproxy()
         self.bind = ("127.0.0.1", free_port())
         self.config_path = workdir / "haproxy.cfg"
         self.log_path = workdir / "haproxy.log"
-        self.config_path.write_text(render_config(backends, self.bind, server_timeout=server_timeout))
+        self.config_path.write_text(render_config(backends, self.bind, server_timeout=server_timeout,
+                                                  check_path=check_path))
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -30,6 +30,7 @@ from typing import Any
 from ring.backend import AsyncSessionBackend
 from ring.config import ClusterConfig
 from ring.errors import ConfigError
+from ring.host.loops import event_loop_factory  # noqa: F401  (bench and serve import it from here)
 from ring.web.asgi import (
     SCOPE_HOST,
     ASGIApp,
@@ -173,12 +174,3 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         raise ConfigError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror or exc}") from exc
     return sock
-
-
-def event_loop_factory() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
-    """uvloop's loop when installed (and its name, for the log), else asyncio's default."""
-    try:
-        import uvloop
-    except ImportError:
-        return None, "asyncio"
-    return uvloop.new_event_loop, "uvloop"

@@ -93,10 +93,14 @@ class LocalServer:
             hint = Locator(str(primary), str(backup)) if primary else None
             return wire.loaded_value(await b.load(session_id, hint))
         if op == "save":
-            _, base_version, data, touch_only = args
-            if not isinstance(base_version, int) or base_version < 0 or not isinstance(data, bytes):
+            _, base_version, data, touch_only, *more = args
+            lifetime = more[0] if more else None
+            if not isinstance(base_version, int) or base_version < 0 or not isinstance(data, bytes) or len(more) > 1:
                 raise ValueError("base version must be a whole number and data bytes")
-            return wire.saved_value(await b.save(session_id, base_version, data, touch_only=bool(touch_only)))
+            if lifetime is not None and (isinstance(lifetime, bool) or not isinstance(lifetime, int | float)):
+                raise ValueError("lifetime must be a number of seconds or None")
+            return wire.saved_value(await b.save(session_id, base_version, data, touch_only=bool(touch_only),
+                                                 lifetime=lifetime))
         if op == "invalidate":
             _, base_version = args
             await b.invalidate(session_id, int(base_version))
@@ -125,7 +129,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # a stream transport of a Unix socket server; uvloop's is not an asyncio.Transport subclass
+        # a stream transport; uvloop's is not a subclass of asyncio.Transport, so no isinstance check
         self.transport = cast(asyncio.Transport, transport)
         self.server._connections.add(self)
 

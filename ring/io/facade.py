@@ -22,7 +22,7 @@ import secrets
 import threading
 from collections.abc import Callable
 
-from ring.backend import LoadedSession, Locator, SaveResult
+from ring.backend import LoadedSession, Locator, SaveResult, check_lifetime
 from ring.core import (
     FailureReason,
     Input,
@@ -106,9 +106,10 @@ class _Port:
 
     @staticmethod
     def _write(session_id: str, base_version: int, data: bytes, *, deleted: bool = False,
-               touch_only: bool = False) -> MakeInput:
+               touch_only: bool = False, lifetime: float | None = None) -> MakeInput:
+        check_lifetime(lifetime)
         return lambda rid: WriteRequested(request_id=rid, session_id=session_id, base_version=base_version,
-                                          data=data, deleted=deleted, touch_only=touch_only)
+                                          data=data, deleted=deleted, touch_only=touch_only, lifetime=lifetime)
 
     @staticmethod
     def _loaded(session_id: str, outcome: RequestOutcome | None) -> LoadedSession | None:
@@ -149,9 +150,10 @@ class EngineBackend(_Port):
             return here
         return self._loaded(session_id, self._call(self._load(session_id, hint)))
 
-    def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False) -> SaveResult:
+    def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False, lifetime: float | None = None) -> SaveResult:
         guard = None if touch_only else (lambda: self._stale(session_id, base_version))
-        return self._saved(self._call(self._write(session_id, base_version, data, touch_only=touch_only), guard))
+        return self._saved(self._call(
+            self._write(session_id, base_version, data, touch_only=touch_only, lifetime=lifetime), guard))
 
     def invalidate(self, session_id: str, base_version: int) -> None:
         self._saved(self._call(self._write(session_id, base_version, b"", deleted=True)))
@@ -191,12 +193,13 @@ class AsyncEngineBackend(_Port):
         return self._loaded(session_id, await self._call(self._load(session_id, hint)))
 
     async def save(self, session_id: str, base_version: int, data: bytes, *,
-                   touch_only: bool = False) -> SaveResult:
+                   touch_only: bool = False, lifetime: float | None = None) -> SaveResult:
         if not touch_only:
             refused = self._stale(session_id, base_version)
             if refused is not None:  # checked and fed below in one step of the loop
                 raise refused
-        return self._saved(await self._call(self._write(session_id, base_version, data, touch_only=touch_only)))
+        return self._saved(await self._call(
+            self._write(session_id, base_version, data, touch_only=touch_only, lifetime=lifetime)))
 
     async def invalidate(self, session_id: str, base_version: int) -> None:
         self._saved(await self._call(self._write(session_id, base_version, b"", deleted=True)))

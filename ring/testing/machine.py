@@ -409,6 +409,7 @@ class RingMachine(RingInvariants, RuleBasedStateMachine):
         for sid, op in reads:
             if op.outcome != "ok":  # e.g. a copy promised to a claimer that died: wait it out
                 sim.run(self.core_settings.request_timeout)
+                live = self.running()  # an instance that stopped cleanly meanwhile has exited
                 op = self.start_request("read", live[reader % len(live)], sid, self.jar.get(sid, ("", "")))
                 sim.run_until(self._quiescent, self.stabilize_bound)
                 self.observe()

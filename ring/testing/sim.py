@@ -78,6 +78,7 @@ class ClientOp:
     result_version: int = 0
     locator: tuple[str, str] = ("", "")
     reason: str = ""
+    lifetime: float | None = None  # the write's session lifetime (None: the instance default)
 
 
 class SimCluster:
@@ -284,9 +285,10 @@ class SimCluster:
     # ------------------------------------------------------------ client requests
 
     def request(self, kind: str, node: str, session_id: str, hint: tuple[str, str] = ("", ""),
-                payload: bytes = b"") -> ClientOp:
-        """Start one HTTP-like request at `node` (non-sticky: any node may serve any session)."""
-        op = ClientOp(len(self.ops) + 1, kind, node, session_id, hint, payload)
+                payload: bytes = b"", *, lifetime: float | None = None) -> ClientOp:
+        """Start one HTTP-like request at `node` (non-sticky: any node may serve any session);
+        a create or write with `lifetime` gives the session its own idle lifetime."""
+        op = ClientOp(len(self.ops) + 1, kind, node, session_id, hint, payload, lifetime=lifetime)
         self.ops[op.op_id] = op
         if node not in self.live():
             op.phase, op.outcome, op.reason = "done", "failed", "instance down"
@@ -308,7 +310,7 @@ class SimCluster:
     def _issue_write(self, op: ClientOp, base: int) -> None:
         rid = self._new_request(op)
         self.feed(op.node, WriteRequested(request_id=rid, session_id=op.session_id, base_version=base, data=op.payload,
-                                          deleted=op.kind == "invalidate"))
+                                          deleted=op.kind == "invalidate", lifetime=op.lifetime))
 
     def _client_effect(self, name: str, effect: Loaded | LoadFailed | WriteCommitted | WriteFailed) -> None:
         op_id = self._by_request.pop(effect.request_id, None)

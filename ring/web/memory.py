@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ring.backend import LoadedSession, Locator, SaveResult
+from ring.backend import LoadedSession, Locator, SaveResult, check_lifetime
 from ring.errors import SessionExists, SessionInvalidated, SessionStale, SessionTooLarge
 
 
@@ -84,8 +84,10 @@ class MemoryBackend:
             return LoadedSession(session_id, entry.version, entry.data, self.locator)
 
     def save(
-        self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False
+        self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False,
+    lifetime: float | None = None
     ) -> SaveResult:
+        check_lifetime(lifetime)  # checked, then ignored: nothing expires in memory
         if len(data) > self.max_session_size:
             raise SessionTooLarge(f"{len(data)} bytes, limit {self.max_session_size}")
         with self.store.lock:
@@ -135,9 +137,10 @@ class AsyncMemoryBackend:
         return self.sync.load(session_id, hint)
 
     async def save(
-        self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False
+        self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False,
+    lifetime: float | None = None
     ) -> SaveResult:
-        return self.sync.save(session_id, base_version, data, touch_only=touch_only)
+        return self.sync.save(session_id, base_version, data, touch_only=touch_only, lifetime=lifetime)
 
     async def invalidate(self, session_id: str, base_version: int) -> None:
         self.sync.invalidate(session_id, base_version)

@@ -72,14 +72,15 @@ class Merged:
 def save_merging(backend: SessionBackend, session_id: str, base_version: int,
                  loaded_data: bytes | None, change: Delta,
                  current: Mapping[str, Any], *, encode: Encode, decode: Decode,
-                 attempts: int = MERGE_ATTEMPTS) -> Merged:
+                 attempts: int = MERGE_ATTEMPTS, lifetime: float | None = None) -> Merged:
     """Save current (= change applied to loaded); on SessionStale re-apply change to the newest."""
     contents = dict(current)
     for _ in range(attempts):
         data = encode(contents)
         touch = loaded_data is not None and data == loaded_data
         try:
-            return Merged(backend.save(session_id, base_version, data, touch_only=touch), contents, data)
+            return Merged(backend.save(session_id, base_version, data, touch_only=touch, lifetime=lifetime),
+                          contents, data)
         except SessionStale:
             newest = backend.load(session_id, None)
         if newest is None:
@@ -92,14 +93,15 @@ def save_merging(backend: SessionBackend, session_id: str, base_version: int,
 async def asave_merging(backend: AsyncSessionBackend, session_id: str, base_version: int,
                         loaded_data: bytes | None, change: Delta,
                         current: Mapping[str, Any], *, encode: Encode, decode: Decode,
-                        attempts: int = MERGE_ATTEMPTS) -> Merged:
+                        attempts: int = MERGE_ATTEMPTS, lifetime: float | None = None) -> Merged:
     """save_merging for an AsyncSessionBackend."""
     contents = dict(current)
     for _ in range(attempts):
         data = encode(contents)
         touch = loaded_data is not None and data == loaded_data
         try:
-            return Merged(await backend.save(session_id, base_version, data, touch_only=touch), contents, data)
+            return Merged(await backend.save(session_id, base_version, data, touch_only=touch, lifetime=lifetime),
+                          contents, data)
         except SessionStale:
             newest = await backend.load(session_id, None)
         if newest is None:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ring.backend import LoadedSession, Locator, SaveResult, SessionBackend, is_session_id
+from ring.backend import LoadedSession, Locator, SaveResult, SessionBackend, check_lifetime, is_session_id
 from ring.errors import (
     ReplicationError,
     SessionInvalidated,
@@ -53,6 +53,7 @@ _UNAVAILABLE = (SessionUnavailable, ReplicationError, TransportError)
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 7230 token: a legal cookie name
 _COOKIE_PATH = re.compile(r"/[\x21-\x2b\x2d-\x3a\x3c-\x7e]*")  # printable ASCII minus ';' and ','
+_DOMAIN = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 
 
@@ -62,8 +63,16 @@ _INVALIDATED_BODY = b"session was logged out by a concurrent request; nothing sa
 
 
 def check_cookie_options(session_cookie: str, locator_cookie: str, path: str, *,
-                         session_argument: str = "cookie_name") -> None:
-    """The cookie names and path both middlewares accept (ValueError naming the argument)."""
+                         session_argument: str = "cookie_name", domain: str | None = None,
+                         same_site: str = "lax", secure: bool = True) -> None:
+    """The cookie names, path, domain and SameSite the middlewares accept (ValueError naming the
+    argument)."""
+    if same_site not in ("lax", "strict", "none"):
+        raise ValueError(f"same_site must be 'lax', 'strict' or 'none', got {same_site!r}")
+    if same_site == "none" and not secure:
+        raise ValueError("same_site='none' needs secure cookies (browsers refuse SameSite=None without Secure)")
+    if domain is not None and not _DOMAIN.fullmatch(domain):
+        raise ValueError(f"cookie domain {domain!r} is not a host name")
     for name in (session_cookie, locator_cookie):
         if not _TOKEN.fullmatch(name):
             raise ValueError(f"cookie name {name!r} is not a valid token; use letters, digits, _ or -")
@@ -87,8 +96,19 @@ class SessionMiddleware:
         members: Iterable[str],
         secure: bool = False,
         path: str = "/",
+        max_age: int | None = None,
+        domain: str | None = None,
+        same_site: str = "lax",
+        partitioned: bool = False,
+        lifetime: float | None = None,
     ) -> None:
-        check_cookie_options(cookie_name, locator_cookie, path)
+        """max_age: the cookies' Max-Age in seconds (None: browser-session cookies); lifetime: how
+        long a session lives idle in the ring (None: the instance's <session-timeout>; give max_age
+        for a session that lives as long as its cookie)."""
+        check_cookie_options(cookie_name, locator_cookie, path, domain=domain, same_site=same_site, secure=secure)
+        check_lifetime(lifetime)
+        if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0):
+            raise ValueError(f"max_age must be a positive number of seconds or None, got {max_age!r}")
         if key == "":
             raise ValueError("key must be None (unsigned locator) or a non-empty secret")
         self.app = app
@@ -99,6 +119,11 @@ class SessionMiddleware:
         self.members = frozenset(members)
         self.secure = secure
         self.path = path
+        self.max_age = max_age
+        self.domain = domain
+        self.same_site = same_site
+        self.partitioned = partitioned
+        self.lifetime = lifetime
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         cookies = parse_cookie_header(environ.get("HTTP_COOKIE", ""))
@@ -211,12 +236,12 @@ class SessionMiddleware:
             raise SessionTooLarge(message)
         try:
             if loaded_data is None:
-                result = self.backend.save(session_id, base_version, data, touch_only=False)
+                result = self.backend.save(session_id, base_version, data, touch_only=False, lifetime=self.lifetime)
             else:  # conditional: a concurrent save is merged per key (ring.web.merge)
                 change = merge.delta(session_codec.decode(loaded_data), contents, assigned)
                 merged = merge.save_merging(self.backend, session_id, base_version, loaded_data, change,
                                             contents, encode=lambda c: session_codec.encode(c)[0],
-                                            decode=session_codec.decode)
+                                            decode=session_codec.decode, lifetime=self.lifetime)
                 result, local_only = merged.result, session_codec.encode(merged.contents)[1]
         except SessionTooLarge:
             # The backend's message is not logged: it may name the session.
@@ -231,12 +256,19 @@ class SessionMiddleware:
     # --- cookies -------------------------------------------------------------------------------
 
     def _attributes(self) -> str:
-        secure = "; Secure" if self.secure else ""
-        return f"; Path={self.path}; HttpOnly; SameSite=Lax{secure}"
+        flags = f"; Path={self.path}; HttpOnly; SameSite={self.same_site.capitalize()}"
+        if self.secure:
+            flags += "; Secure"
+        if self.domain is not None:
+            flags += f"; Domain={self.domain}"
+        if self.partitioned:
+            flags += "; Partitioned"
+        return flags
 
     def _cookie(self, name: str, value: str) -> str:
-        # No Max-Age or Expires: a browser-session cookie; the ring expires the session itself.
-        return f"{name}={value}{self._attributes()}"
+        # Without max_age a browser-session cookie; the ring expires the session itself.
+        max_age = f"; Max-Age={self.max_age}" if self.max_age is not None else ""
+        return f"{name}={value}{max_age}{self._attributes()}"
 
     def _expired(self, name: str) -> str:
         return f"{name}=; Max-Age=0; Expires={_EPOCH}{self._attributes()}"

@@ -41,11 +41,14 @@ class AsyncMemory:
         self.instance_id = backend.instance_id
         self.max_session_size = backend.max_session_size
         self.gate: asyncio.Event | None = None  # set: saves wait for it (a slow successor)
+        self.lifetimes: list[float | None] = []  # what each save asked
 
     async def load(self, session_id: str, hint: Locator | None) -> Any:
         return self.b.load(session_id, hint)
 
-    async def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False) -> Any:
+    async def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False,
+                   lifetime: float | None = None) -> Any:
+        self.lifetimes.append(lifetime)
         if self.gate is not None:
             await self.gate.wait()
         return self.b.save(session_id, base_version, data, touch_only=touch_only)
@@ -128,6 +131,18 @@ def test_the_operations_round_trip(host: Host) -> None:
     assert c.exists(sid) and c.touch(sid)
     c.invalidate(sid, 2)
     assert c.load(sid, None) is None
+
+
+def test_a_lifetime_reaches_the_instance_and_a_bad_one_is_refused(host: Host) -> None:
+    c = RingClient(host.path)
+    sid = c.new_session_id()
+    c.save(sid, 0, b"{}", lifetime=3600.0)
+    c.save(sid, 1, b'{"a":1}')  # none asked: the instance's default
+    assert host.backend.lifetimes[-2:] == [3600.0, None]
+    assert asyncio.run(AsyncRingClient(host.path).save(sid, 2, b'{"a":2}', lifetime=60)).version == 3
+    assert host.backend.lifetimes[-1] == 60.0
+    with pytest.raises(ValueError, match="lifetime"):
+        c.save(sid, 3, b"{}", lifetime=0)
 
 
 def test_errors_arrive_as_ring_errors(host: Host) -> None:

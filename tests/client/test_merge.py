@@ -97,7 +97,7 @@ class Interloper(MemoryBackend):
         super().__init__("a", ["a"])
         self.times = times
 
-    def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False) -> Any:
+    def save(self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False, lifetime: float | None = None) -> Any:
         if self.times and base_version > 0:
             self.times -= 1
             newest = self.load(session_id, None)

@@ -99,3 +99,20 @@ def test_a_leave_that_is_lost_is_sent_again_until_every_peer_answered() -> None:
     assert not any(isinstance(e, Left) for n, e in sim.effect_log[mark:] if n == "a"), "Left before c knew"
     assert sim.run_until(lambda: any(isinstance(e, Left) for n, e in sim.effect_log[mark:] if n == "a"), FT)
     assert sim.node("c").membership.is_dead("a") and sim.node("b").membership.is_dead("a")
+
+
+def test_the_whole_ring_stopping_at_once_leaves_within_a_few_pings() -> None:
+    # every host gets SIGTERM together (systemctl stop everywhere, a StatefulSet deleted): each
+    # leaver must answer the others' Leave, or they all wait for the shell's stop timeout
+    for names in ("ab", "abc", "abcd"):
+        sim = cluster(names)
+        for i in range(4):
+            done(sim, sim.request("create", names[i % len(names)], f"s{i}", payload=b"x"))
+        mark = len(sim.effect_log)
+        for n in names:
+            sim.feed(n, LeaveRequested())
+
+        def gone(sim=sim, mark=mark) -> set[str]:  # type: ignore[no-untyped-def]
+            return {n for n, e in sim.effect_log[mark:] if isinstance(e, Left)}
+        assert sim.run_until(lambda sim=sim, mark=mark, names=names: gone(sim, mark) == set(names), 3 * FT), \
+            f"{names}: only {sorted(gone())} left"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ring.core.events import FailureReason, WriteRequested
@@ -14,7 +16,7 @@ def rec(version: int, *, deleted: bool = False, data: bytes = b"old") -> Session
     return SessionRecord("s1", "a", version, 0.0, 1800.0, deleted, b"" if deleted else data)
 
 
-def write(base: int, data: bytes = b"new", **kw: bool) -> WriteRequested:
+def write(base: int, data: bytes = b"new", **kw: Any) -> WriteRequested:
     return WriteRequested(request_id=1, session_id="s1", base_version=base, data=data, **kw)
 
 
@@ -45,8 +47,27 @@ def test_next_record(case: str, req: WriteRequested, held: Copy | None, latest: 
         assert got is expected, case
     else:
         assert isinstance(got, SessionRecord), case
-        assert (got.version, got.data, got.owner, got.last_access, got.max_inactive) == (*expected, "a", 50.0, 600.0)
+        lives = 1800.0 if req.deleted or req.touch_only else 600.0  # the session's own (a touch, a tombstone)
+        assert (got.version, got.data, got.owner, got.last_access, got.max_inactive) == (*expected, "a", 50.0, lives)
         assert got.deleted == req.deleted
+
+
+def lived(req: WriteRequested, held: Copy | None) -> float:
+    got = outcome(req, held)
+    assert isinstance(got, SessionRecord)
+    return got.max_inactive
+
+
+def test_a_session_lives_as_long_as_its_save_asks_and_a_logout_outlives_it() -> None:
+    mine = Copy(SessionRecord("s1", "a", 3, 0.0, 7200.0, False, b"old"), Role.PRIMARY)  # lifetime 2 h
+    assert lived(write(0, lifetime=60.0), None) == 60.0  # a lifetime of its own
+    assert lived(write(0), None) == 600.0  # none asked: the instance default
+    assert lived(write(3), mine) == 600.0  # a save without one goes back to the default
+    assert lived(write(3, b"", touch_only=True), mine) == 7200.0  # a touch keeps the session's own
+    assert lived(write(3, deleted=True), mine) == 7200.0  # the tombstone outlives every copy of it
+    assert lived(write(3, deleted=True, lifetime=5.0), mine) == 7200.0
+    for bad in (0.0, -1.0, float("nan"), 1e12):  # refused at the port; ignored here
+        assert lived(write(0, lifetime=bad), None) == 600.0
 
 
 def test_pending_until_every_write_of_the_session_settled() -> None:
@@ -65,3 +86,25 @@ def test_pending_until_every_write_of_the_session_settled() -> None:
 def test_failure_reasons_say_whether_a_retry_can_help() -> None:
     assert not FailureReason.TOO_LARGE.retryable and not FailureReason.INVALIDATED.retryable
     assert FailureReason.NO_COPY_REACHABLE.retryable and FailureReason.FENCED.retryable
+
+
+def test_a_sessions_own_lifetime_travels_to_its_backup_and_expires_it_on_both() -> None:
+    from ring.core.settings import CoreSettings
+    from ring.testing import SimCluster
+
+    sim = SimCluster(list("abc"), CoreSettings(session_timeout=600.0))
+    sim.run(1.0)
+    short = sim.request("create", "a", "short", payload=b"x", lifetime=60.0)
+    long = sim.request("create", "a", "long", payload=b"x", lifetime=3600.0)
+    plain = sim.request("create", "a", "plain", payload=b"x")
+    sim.run(1.0)
+    assert short.outcome == long.outcome == plain.outcome == "ok"
+
+    def holders(sid: str) -> list[str]:
+        return [n for n, node in sim.nodes.items() if node is not None and node.store.get(sid) is not None]
+
+    assert holders("short") == holders("long") == holders("plain") == ["a", "b"]  # primary and backup
+    sim.run(120.0)  # past the short lifetime, within the default
+    assert holders("short") == [] and holders("plain") == ["a", "b"]
+    sim.run(600.0)  # past the default, within the long lifetime
+    assert holders("plain") == [] and holders("long") == ["a", "b"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django_backends import BACKENDS
@@ -86,4 +87,29 @@ def test_keys_are_256_random_bits() -> None:
     s = SessionStore()
     s.save()
     assert s.session_key is not None and len(s.session_key) == 43
+    s.delete()
+
+
+def test_set_expiry_gives_the_session_its_own_lifetime_in_the_ring() -> None:
+    from django_backends import SHARED_BACKEND
+
+    asked: list[float | None] = []
+    real = SHARED_BACKEND.save
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs.get("lifetime"))
+        return real(*args, **kwargs)
+
+    SHARED_BACKEND.save = recording  # type: ignore[method-assign]
+    try:
+        s = SessionStore()
+        s["a"] = 1
+        s.save()
+        s.set_expiry(7200)
+        s.save()
+        s.set_expiry(0)  # at browser close: the instance's default
+        s.save()
+    finally:
+        del SHARED_BACKEND.save
+    assert asked == [None, 7200.0, None]
     s.delete()

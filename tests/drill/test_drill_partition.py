@@ -17,6 +17,7 @@ REASON = unavailable_reason()
 
 @pytest.mark.integration
 @pytest.mark.root
+@pytest.mark.slow  # the partitions also run in test_drill_new_faults; packet loss only here
 @pytest.mark.skipif(REASON is not None, reason=REASON or "")
 def test_cuts_and_packet_loss(tmp_path: Path) -> None:
     config = write_config(tmp_path / "ring.xml", ("a", "b", "c"), fast_settings(1.0, 0.25))

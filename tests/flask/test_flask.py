@@ -93,6 +93,29 @@ def test_session_permanent_false_gives_a_browser_session_cookie() -> None:
     assert "Expires=" not in response.headers["Set-Cookie"]
 
 
+class Lifetimes(MemoryBackend):
+    """Records the lifetime every save asks for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[float | None] = []
+
+    def save(self, *args: Any, **kwargs: Any) -> Any:
+        self.asked.append(kwargs.get("lifetime"))
+        return super().save(*args, **kwargs)
+
+
+def test_a_permanent_session_lives_permanent_session_lifetime_in_the_ring() -> None:
+    backend = Lifetimes()
+    client = make_app(backend, PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=2)).test_client()
+    client.post("/login/alice")
+    client.post("/set/a/1")
+    assert backend.asked == [7200.0, 7200.0]
+    browser = Lifetimes()
+    make_app(browser, SESSION_PERMANENT=False).test_client().post("/set/a/1")
+    assert browser.asked == [None]  # a browser session: the instance's <session-timeout>
+
+
 def test_a_request_that_does_not_use_the_session_writes_nothing() -> None:
     saves: list[int] = []
 

@@ -114,6 +114,7 @@ class RecordingBackend(MemoryBackend):
         kwargs.setdefault("members", MEMBERS)
         super().__init__(*args, **kwargs)
         self.calls: list[tuple[Any, ...]] = []
+        self.lifetimes: list[float | None] = []
         self.events = events if events is not None else []
         self.fail: dict[str, Exception] = {}
 
@@ -124,9 +125,11 @@ class RecordingBackend(MemoryBackend):
         return super().load(session_id, hint)
 
     def save(
-        self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False
+        self, session_id: str, base_version: int, data: bytes, *, touch_only: bool = False,
+        lifetime: float | None = None,
     ) -> SaveResult:
         self.calls.append(("save", session_id, base_version, data, touch_only))
+        self.lifetimes.append(lifetime)
         self.events.append("save begins")
         if "save" in self.fail:
             raise self.fail["save"]
@@ -243,6 +246,30 @@ def test_secure_and_path_are_applied_when_configured():
     for value in client.post("/count").set_cookies().values():
         attributes = [part.strip() for part in value.split(";")[1:]]
         assert "Secure" in attributes and "Path=/app" in attributes
+
+
+def test_max_age_domain_samesite_partitioned_and_the_lifetime_are_applied_when_configured():
+    client, backend = make(secure=True, max_age=3600, domain="example.com", same_site="none", partitioned=True,
+                           lifetime=3600.0)
+    first = client.post("/count")
+    client.post("/count")
+    for value in first.set_cookies().values():
+        attributes = [part.strip() for part in value.split(";")[1:]]
+        assert {"Max-Age=3600", "Domain=example.com", "SameSite=None", "Partitioned", "Secure"} <= set(attributes)
+    assert backend.lifetimes == [3600.0, 3600.0]  # every save asks for it
+
+
+@pytest.mark.parametrize("options, complaint", [
+    ({"same_site": "none"}, "needs secure"),
+    ({"same_site": "sometimes"}, "same_site must be"),
+    ({"domain": "bad domain;"}, "not a host name"),
+    ({"max_age": 0}, "max_age must be"),
+    ({"lifetime": -1.0}, "lifetime"),
+    ({"lifetime": 1e12}, "lifetime"),
+])
+def test_bad_cookie_options_are_refused_at_start(options: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        make(**options)
 
 
 def test_counter_survives_across_requests_and_cookies_are_not_resent():
