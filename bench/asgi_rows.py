@@ -21,8 +21,12 @@ report says so. CPU is the servers' and stores' (/proc, workers included), per r
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -90,6 +94,7 @@ class AsgiRig:
             raise RuntimeError(f"asgi-daemon-a opened no socket; see {procs.logdir / 'asgi-daemon-a.log'}")
         check_exited(da, "asgi-daemon-a", procs.logdir)
         self.masters: dict[str, int] = {}
+        self._servers: list[subprocess.Popen[bytes]] = []
         for name, env in (("workers", {"RING_BENCH_SESSIONS": "local", "RING_SOCKET": sock}),
                           ("workers-redis", {"RING_BENCH_SESSIONS": "redis", "RING_BENCH_REDIS_PORT": str(redis_port)})):
             port = self.ports[name] = free_port()
@@ -98,6 +103,7 @@ class AsgiRig:
                                                   "--loop", "auto", "--http", "auto", "--no-access-log",
                                                   "--no-server-header", "--log-level", "warning"], env=env)
             self.masters[name] = master.pid
+            self._servers.append(master)
             waits.append((name, master, f"asgi-{name}", "/livez"))
         for name, proc, label, path in waits:
             wait_http(HOST, self.ports[name], path, proc, label, procs.logdir, timeout=60)
@@ -140,4 +146,10 @@ class AsgiRig:
         return {**m, **stats, "requests": m["ops"], "connections": self.connections}
 
     def close(self) -> None:
-        shutil.rmtree(self.sockets, ignore_errors=True)  # the processes are Procs', stopped by it
+        """Stop the uvicorn masters (they stop their workers), then any worker left in their process
+        groups (each master leads its own); Procs stops the rest."""
+        self.procs.stop(self._servers)
+        for master in self._servers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(master.pid, signal.SIGKILL)
+        shutil.rmtree(self.sockets, ignore_errors=True)
