@@ -34,7 +34,7 @@ from typing import Any
 
 from bench.asgi_http import LUA, make_sessions, run_wrk
 from bench.measure import Op, run_threads
-from bench.procs import Procs, check_exited, wait_http, with_children, write_server_xml
+from bench.procs import Procs, check_exited, listens_on, wait_http, with_children, write_server_xml
 from bench.web import User
 from ring.drill.cluster import free_port, poll
 
@@ -69,23 +69,31 @@ class AsgiRig:
         self.scripts: dict[str, Path] = {}
         py = sys.executable
 
+        taken: set[int] = set()
+
+        def new_port() -> int:  # distinct from every port this rig picked: none is bound yet
+            while (port := free_port()) in taken:
+                pass
+            taken.add(port)
+            return port
+
         hosted = workdir / "asgi-hosted.xml"
-        write_server_xml(hosted, ["a", "b"])
-        port = self.ports["hosted"] = free_port()
+        taken.update(write_server_xml(hosted, ["a", "b"]).values())
+        port = self.ports["hosted"] = new_port()
         b = procs.spawn("asgi-hosted-b", [py, "-m", "ring", "serve", "--config", str(hosted), "--local-host", "b"])
         a = procs.spawn("asgi-hosted-a", [py, "-m", "ring", "serve", "--config", str(hosted), "--local-host", "a",
                                           "--asgi", "bench.asgi_app:app", "--http", f"{HOST}:{port}"])
         self.pids["hosted"] = [a.pid, b.pid]
         waits = [("hosted", a, "asgi-hosted-a", "/readyz")]
 
-        port = self.ports["hosted-redis"] = free_port()
+        port = self.ports["hosted-redis"] = new_port()
         app = procs.spawn("asgi-hosted-redis", [py, "-m", "bench.asgi_app", "--backend", "redis", "--http",
                                                 f"{HOST}:{port}", "--redis-port", str(redis_port)])
         self.pids["hosted-redis"] = [app.pid, redis_pid]
         waits.append(("hosted-redis", app, "asgi-hosted-redis", "/livez"))
 
         daemons = workdir / "asgi-daemons.xml"
-        write_server_xml(daemons, ["a", "b"])
+        taken.update(write_server_xml(daemons, ["a", "b"]).values())
         sock = str(self.sockets / "a.sock")
         da = procs.spawn("asgi-daemon-a", [py, "-m", "ring", "serve", "--config", str(daemons), "--local-host", "a",
                                            "--local-socket", sock])
@@ -97,7 +105,7 @@ class AsgiRig:
         self._servers: list[subprocess.Popen[bytes]] = []
         for name, env in (("workers", {"RING_BENCH_SESSIONS": "local", "RING_SOCKET": sock}),
                           ("workers-redis", {"RING_BENCH_SESSIONS": "redis", "RING_BENCH_REDIS_PORT": str(redis_port)})):
-            port = self.ports[name] = free_port()
+            port = self.ports[name] = new_port()
             master = procs.spawn(f"asgi-{name}", [py, "-m", "uvicorn", "--workers", str(workers), "--host", HOST,
                                                   "--port", str(port), "--factory", "bench.asgi_app:workers_app",
                                                   "--loop", "auto", "--http", "auto", "--no-access-log",
@@ -107,6 +115,10 @@ class AsgiRig:
             waits.append((name, master, f"asgi-{name}", "/livez"))
         for name, proc, label, path in waits:
             wait_http(HOST, self.ports[name], path, proc, label, procs.logdir, timeout=60)
+        for name, proc, label, _ in waits:  # the answer came from our server, not one that took its port
+            if not listens_on(proc.pid, self.ports[name]):
+                check_exited(proc, label, procs.logdir)
+                raise RuntimeError(f"port {self.ports[name]} of {label} is another process's; run again")
         self.pids["workers"] = [da.pid, db.pid]
         self.pids["workers-redis"] = [redis_pid]
 

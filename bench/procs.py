@@ -209,6 +209,40 @@ def with_children(pid: int) -> list[int]:
     return out
 
 
+def listening_inodes(port: int) -> set[str]:
+    """The socket inodes listening on TCP port (IPv4 and IPv6), from /proc/net."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                found.add(fields[9])
+    return found
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """True when pid or one of its descendants holds the socket listening on port (not another
+    process that took a port picked by free_port() before our server bound it)."""
+    inodes = {f"socket:[{i}]" for i in listening_inodes(port)}
+    for p in with_children(pid):
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{p}/fd/{fd}") in inodes:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
 def cpu_of(pids: Sequence[int]) -> float:
     total = 0.0
     for pid in pids:
