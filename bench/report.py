@@ -207,7 +207,9 @@ def markdown(meta: dict[str, Any], rows: dict[str, dict[str, Any]], goals: list[
             "## 7. ASGI: bench/asgi_app.py POST /incr on uvicorn (uvloop, httptools), each ring row against "
             "redis.asyncio (hiredis) on the same server",
             "",
-            f"Load: {load}; the same generator for every row.",
+            f"Load: {load}; the same generator for every row. The ring rows count their backup "
+            "instance's CPU, on the same cores here (on its own host in a deployment); the Redis rows "
+            "have no replica. On a loaded machine, CPU µs/req varies less than req/s.",
             "",
             "| sessions, server | req/s (rounds) | p50 µs | p99 µs | req/s ÷ Redis, same server | p50 ÷ Redis | "
             "CPU µs/req servers | errors |",
