@@ -50,7 +50,7 @@ from ring.core.store import ADOPTABLE, Copy, Role, SessionStore
 from ring.core.topology import discovery_candidates, successor_of
 from ring.core.writes import AdoptToken, Token, Writes, WriteToken, next_record
 
-EAGER_ROUNDS = 256  # eager claim rounds in progress at once (the rest wait their turn)
+EAGER_ROUNDS = 1024  # eager claim rounds in progress at once (the rest wait their turn)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,19 +16,28 @@ never touches client traffic and never touches the host's own rules:
     loss(p)                every namespace drops INPUT from every peer with probability p
     heal()                 flush the rules in every namespace
 
+Host names for tests that name members by host (`write_hosts`): iproute2's `ip netns exec NS`
+bind-mounts every file of /etc/netns/NS/ over its namesake in /etc for that process, so each
+namespace gets its own /etc/hosts there, and the host's /etc/hosts is never touched. The file is
+rewritten in place (same inode), so processes already running in the namespace see the change.
+`readdress` moves an instance to another address of its subnet (a rescheduled pod, in effect).
+
 Everything is named with the `rdr<pid>` prefix, so `cleanup_leftovers()` can remove what a drill
-that died (SIGKILL, power loss) left behind: namespaces and links whose pid is no longer running.
-Deleting a namespace deletes its rules and its end of the veth pair (and with it the other end).
+that died (SIGKILL, power loss) left behind: namespaces, links and /etc/netns directories whose pid
+is no longer running. Deleting a namespace deletes its rules and its end of the veth pair (and
+with it the other end).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from ring.errors import DrillError
 
@@ -37,6 +46,7 @@ log = logging.getLogger("ring.drill.netns")
 PREFIX = "rdr"
 SUBNET = "10.77"
 _OWNED = re.compile(rf"^{PREFIX}(\d+)(?:-\d+|br|h\d+|n\d+)$")
+NETNS_ETC = Path("/etc/netns")  # iproute2's per-namespace /etc overlay (see ip-netns(8))
 
 
 def unavailable_reason() -> str | None:
@@ -90,6 +100,11 @@ def cleanup_leftovers() -> list[str]:
         if m and not pid_alive(int(m.group(1))):
             _run("ip", "link", "del", name, check=False)
             removed.append(name)
+    for directory in NETNS_ETC.glob(f"{PREFIX}*") if NETNS_ETC.is_dir() else ():
+        m = _OWNED.match(directory.name)
+        if m and not pid_alive(int(m.group(1))):
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(str(directory))
     return removed
 
 
@@ -113,6 +128,7 @@ class Namespaces:
         self.ip = {name: f"{SUBNET}.{self.k}.{i + 1}" for i, name in enumerate(self.ids)}
         self._dev = {name: (f"{self.tag}h{i}", f"{self.tag}n{i}") for i, name in enumerate(self.ids)}
         self.created = False
+        self.made_netns_etc = False  # /etc/netns did not exist before write_hosts: removed when empty
 
     def setup(self) -> None:
         self.created = True  # from the first command on, teardown has something to remove
@@ -137,6 +153,24 @@ class Namespaces:
     def exec(self, name: str, *argv: str) -> subprocess.CompletedProcess[str]:
         tool = _which(argv[0]) or argv[0]
         return _run("ip", "netns", "exec", self.ns[name], tool, *argv[1:])
+
+    def write_hosts(self, names: Mapping[str, str]) -> None:
+        """Every namespace's own /etc/hosts: `names` maps a host name to its address (and
+        localhost); processes started with `prefix()` resolve those names there."""
+        lines = ["127.0.0.1 localhost", "::1 localhost"] + [f"{ip} {host}" for host, ip in names.items()]
+        self.made_netns_etc = self.made_netns_etc or not NETNS_ETC.exists()
+        for ns in self.ns.values():
+            directory = NETNS_ETC / ns
+            directory.mkdir(parents=True, exist_ok=True)
+            with open(directory / "hosts", "w") as f:  # in place: running processes see it too
+                f.write("\n".join(lines) + "\n")
+
+    def readdress(self, name: str, ip: str) -> None:
+        """Move `name` to `ip` (in its subnet): its old address is gone at once."""
+        inside = self._dev[name][1]
+        self.exec(name, "ip", "addr", "flush", "dev", inside)
+        self.exec(name, "ip", "addr", "add", f"{ip}/24", "dev", inside)
+        self.ip[name] = ip
 
     def peers(self, name: str) -> list[str]:
         return [self.ip[p] for p in self.ids if p != name]
@@ -190,4 +224,9 @@ class Namespaces:
         for outside, _inside in self._dev.values():
             _run("ip", "link", "del", outside, check=False)  # gone with the namespace; in case it was not moved
         _run("ip", "link", "del", self.bridge, check=False)
+        for ns in self.ns.values():
+            shutil.rmtree(NETNS_ETC / ns, ignore_errors=True)
+        if self.made_netns_etc:
+            with contextlib.suppress(OSError):  # not empty: another tool put something there meanwhile
+                NETNS_ETC.rmdir()
         self.created = False

@@ -18,10 +18,11 @@ from ring.core import Node
 from ring.io import codec
 from ring.io._proto import ring_pb2 as pb
 from ring.io.eventlog import EventLog
+from ring.io.members import MemberAddresses
 from ring.io.metrics import Sources
 from ring.io.runtime import Engine
 from ring.io.security import CertificateNames, LocalTls, call_signer, channel_credentials, server_names
-from ring.io.server import ReplicationServer, resolve_ips
+from ring.io.server import ReplicationServer
 from ring.io.service import AdmissionLimits, RingService
 from ring.io.transport import CallTimeouts, GrpcTransport
 
@@ -56,13 +57,14 @@ class Instance:
             server_names=server_names(self.config.certificate_names())))
         engine.bind()
         self.engine = engine
-        member_ips = resolve_ips(self.config.instance(name).host for name in self.config.ring)
+        # re-resolved when an unknown address calls: a member may come back elsewhere (ring.io.members)
+        member_ips = MemberAddresses(self.config.instance(name).host for name in self.config.ring)
         self.service = RingService(
             _Core(engine, self.spec.address, self.host_info), member_ips, r.key, self.settings.max_session_size,
             me=self.me,
             members=frozenset(self.config.ring),
             certificates=CertificateNames(self.config.ring, self.config.certificate_names()) if r.encrypted else None,
-            limits=AdmissionLimits(r.max_calls_per_address, r.first_message_timeout))
+            limits=AdmissionLimits(r.max_calls_per_address, r.first_message_timeout), max_message=self.max_message)
         self.server = ReplicationServer(self.service, self.spec.address, tls, self.max_message)
         await self.server.start()
         return engine

@@ -7,9 +7,7 @@ A port with neither a cluster key nor mutual TLS admits any process that reaches
 from __future__ import annotations
 
 import logging
-import socket
 import time
-from collections.abc import Iterable
 
 import grpc
 
@@ -29,17 +27,6 @@ INSECURE_WARNING = (
     "INSECURE: the replication port %s has neither <key> nor <encrypted>: any process that can reach "
     "it can read, change and delete every session of the ring; set a <key> (trusted network) or "
     "<encrypted> mutual TLS (any other network)")
-
-
-def resolve_ips(hosts: Iterable[str]) -> frozenset[str]:
-    """Every address the member hosts resolve to now (a name that does not resolve is kept as is)."""
-    ips: set[str] = set()
-    for host in hosts:
-        try:
-            ips |= {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
-        except OSError:
-            ips.add(host)
-    return frozenset(ips)
 
 
 class _HeaderEncodingFilter(logging.Filter):

@@ -4,10 +4,11 @@ Admission happens when a call opens, before it holds anything but its slot: ever
 served by a request-streaming handler (a unary client cannot tell), so the checks run before the
 first message is read, in this order:
 
-1. the peer's address is a member's (PERMISSION_DENIED);
+1. the peer's address is a member's (PERMISSION_DENIED); an address not known makes the member
+   host names resolve again first, rate-limited (ring.io.members): a member may have moved;
 2. its credentials name a member (ring.io.security): the client certificate with mutual TLS
-   (PERMISSION_DENIED), a fresh call token with a key (UNAUTHENTICATED). Checks 1 and 2 do not
-   wait for anything: a call that fails them never holds a slot;
+   (PERMISSION_DENIED), a fresh call token with a key (UNAUTHENTICATED). Checks 1 and 2 wait for
+   nothing but that one shared resolution: a call that fails them never holds a slot;
 3. this address and sender (the member the credentials name; "" without credentials) have fewer
    than `max_calls_per_address` calls open (RESOURCE_EXHAUSTED): one peer cannot take the
    server's whole call limit;
@@ -44,9 +45,12 @@ from ring.core import messages as wire
 from ring.errors import ProtocolError
 from ring.io import codec
 from ring.io._proto import ring_pb2 as pb
+from ring.io.members import MemberAddresses
 from ring.io.security import CertificateNames, Refused, TokenVerifier
 
 log = logging.getLogger("ring.service")
+
+MAX_CLAIMS_PER_CALL = 1024  # a ClaimMany's claims (GrpcTransport sends at most CLAIMS_PER_CALL)
 
 
 class Core(Protocol):
@@ -107,11 +111,13 @@ class RefusalLog:
 
 
 class RingService:
-    def __init__(self, core: Core, member_ips: frozenset[str], key: str | None, max_record: int, *,
+    def __init__(self, core: Core, member_ips: frozenset[str] | MemberAddresses, key: str | None,
+                 max_record: int, *,
                  me: str = "", members: frozenset[str] | None = None,
                  certificates: CertificateNames | None = None,
-                 limits: AdmissionLimits = AdmissionLimits()) -> None:
+                 limits: AdmissionLimits = AdmissionLimits(), max_message: int = 4 << 20) -> None:
         self.core = core
+        self.max_message = max_message  # the server's limit on one reply (ClaimMany answers under it)
         self.member_ips = member_ips
         self.key = key
         self.max_record = max_record
@@ -174,13 +180,19 @@ class RingService:
         """Checks 1-2 of the module docstring: the authenticated sender, or the call is aborted."""
         if self.stopping:  # a call that arrives while the port closes (its peer may be gone already)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "instance stopping")
-        if peer_ip(context) not in self.member_ips:
+        if not await self._member_address(peer_ip(context)):
             await self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, "not a cluster member address")
         try:
             return self._credentials(context, method)
         except Refused as refused:
             await self._refuse(context, refused.code, refused.why)
             raise AssertionError("unreachable") from refused
+
+    async def _member_address(self, ip: str) -> bool:
+        """Check 1. A fixed set (tests) is only looked up; MemberAddresses may resolve again."""
+        if isinstance(self.member_ips, MemberAddresses):
+            return await self.member_ips.admits(ip)
+        return ip in self.member_ips
 
     async def _first(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
         try:
@@ -221,6 +233,34 @@ class RingService:
                 return codec.encode(reply, wall_time=time.time())
 
         return serve
+
+    async def claim_many(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> pb.ClaimManyReply:
+        """Claims of one claimer, handled in order as unary Claims are; answered up to what fits
+        in one reply, whatever record each grant carries (the claimer sends the rest again)."""
+        sender = await self._open_call(context, "ClaimMany")
+        with self._slot(peer_ip(context), sender) as admitted:
+            if not admitted:
+                await self._too_many(context)
+            request = await self._first(requests, context)
+            if request is None or not 0 < len(request.claims) <= MAX_CLAIMS_PER_CALL:
+                await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"malformed: a ClaimMany holds 1 to {MAX_CLAIMS_PER_CALL} claims")
+            out = pb.ClaimManyReply()
+            used, room = 0, self.max_message - (1 << 16)
+            for claim in request.claims:
+                if out.replies and used + self.max_record + 1024 > room:
+                    break  # the next grant might not fit: unanswered, so not handled
+                msg = await self._admit(claim, context, sender)
+                sender = msg.header.sender  # every claim of the call from one sender
+                reply = self.core.handle(msg)
+                if reply is None:
+                    if not out.replies:
+                        await self._refuse(context, grpc.StatusCode.FAILED_PRECONDITION, "not accepted")
+                    break
+                encoded = codec.encode(reply)
+                used += encoded.ByteSize()
+                out.replies.append(encoded)
+            return out
 
     async def replicate(self, requests: AsyncIterator[pb.Batch],
                         context: grpc.aio.ServicerContext) -> AsyncIterator[pb.BatchAck]:
@@ -300,6 +340,9 @@ def add_to_server(service: RingService, server: grpc.aio.Server) -> None:
                 service.unary(method), request_deserializer=_parser(request_type),
                 response_serializer=reply_type.SerializeToString)
         handlers[method] = handler
+    handlers["ClaimMany"] = grpc.stream_unary_rpc_method_handler(
+        service.claim_many, request_deserializer=_parser(pb.ClaimMany),
+        response_serializer=pb.ClaimManyReply.SerializeToString)
     handlers["Status"] = grpc.stream_unary_rpc_method_handler(
         service.status, request_deserializer=_parser(pb.StatusRequest),
         response_serializer=pb.StatusReply.SerializeToString)

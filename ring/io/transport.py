@@ -5,7 +5,10 @@ comes back through the `deliver` sink it was built with, as a core input, `Recei
 in_reply_to=request)` or `Unreachable(peer, request)`. This is the one place where a failed call
 (grpc.RpcError, OSError, a reply that does not decode) becomes ring's own, h11-style: an input,
 not an exception. Batches travel on one long-lived bidirectional stream per peer; everything else
-is a unary call with a deadline per kind of request (`CallTimeouts`).
+is a unary call with a deadline per kind of request (`CallTimeouts`). Claims sent to one peer in
+the same turn of the loop (the eager promotion of a dead owner's orphans starts hundreds at once)
+travel together in one ClaimMany call, up to CLAIMS_PER_CALL; a peer that answers only the first
+ones gets the rest again, and a peer without ClaimMany (an older version) gets one call each.
 
 `probe_clock` asks a peer for its wall clock with a Join of incarnation 0 (a clock probe, which
 the peer's core answers without recording anything), for the start-up checks of ring.host.
@@ -29,12 +32,15 @@ from ring.core import messages as wire
 from ring.core.settings import CoreSettings
 from ring.errors import ProtocolError
 from ring.io import codec
+from ring.io._proto import ring_pb2 as pb
 from ring.io._proto import ring_pb2_grpc
 from ring.io.security import CallSigner
 
 log = logging.getLogger("ring.transport")
 
 Deliver = Callable[[Input], Any]
+
+CLAIMS_PER_CALL = 256  # claims in one ClaimMany call (ring.io.service accepts up to 1024)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,14 @@ def channel_options(max_message: int) -> list[tuple[str, Any]]:
         ("grpc.enable_retries", 0),
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 1000),
+        # Peers are dialled by host name and gRPC resolves it again when a connection fails; by
+        # default not within 30 s of the last resolution, so a member back at a new address (a
+        # rescheduled pod) would stay unreachable that long. Once a second is plenty for DNS.
+        ("grpc.dns_min_time_between_resolutions_ms", 1000),
+        # How long one connection attempt may take (gRPC's name: min_reconnect_backoff; default
+        # 20 s). An attempt to an address nobody holds any more (the pod that moved) gets no
+        # answer at all, and a stream waits for it: fail it soon, so the next one uses the new address.
+        ("grpc.min_reconnect_backoff_ms", 2000),
     ]
 
 
@@ -118,9 +132,55 @@ class GrpcTransport:
             if peer.writer is None or peer.writer.done():
                 peer.writer = asyncio.get_running_loop().create_task(self._write_loop(peer))
             return
-        task = asyncio.get_running_loop().create_task(self._call(peer, request))
+        if isinstance(request, wire.Claim) and peer.claim_many:
+            peer.claims.append(request)
+            if len(peer.claims) == 1:  # the first of this turn: send them all at its end
+                asyncio.get_running_loop().call_soon(self._send_claims, peer)
+            return
+        self._spawn(self._call(peer, request))
+
+    def _spawn(self, call: Any) -> None:
+        task = asyncio.get_running_loop().create_task(call)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _send_claims(self, peer: _Peer) -> None:
+        claims, peer.claims = peer.claims, []
+        if len(claims) == 1:
+            self._spawn(self._call(peer, claims[0]))
+            return
+        for i in range(0, len(claims), CLAIMS_PER_CALL):
+            self._spawn(self._call_many(peer, claims[i:i + CLAIMS_PER_CALL]))
+
+    async def _call_many(self, peer: _Peer, claims: list[wire.Claim]) -> None:
+        try:
+            reply = await peer.stub.ClaimMany(pb.ClaimMany(claims=[codec.encode(c) for c in claims]),
+                                              timeout=self._timeouts.other, metadata=self._metadata(peer, "ClaimMany"))
+            answers = [codec.decode(r, self._max_record) for r in reply.replies]
+            matched = zip(answers, claims, strict=False)
+            if len(answers) > len(claims) or any(
+                    not isinstance(a, wire.ClaimReply) or a.claim_id != c.claim_id for a, c in matched):
+                raise ProtocolError("ClaimMany answers do not match its claims")
+        except grpc.RpcError as exc:
+            if isinstance(exc, grpc.aio.AioRpcError) and exc.code() is grpc.StatusCode.UNIMPLEMENTED:
+                peer.claim_many = False  # an older peer: one call per claim from now on
+                for claim in claims:
+                    self._spawn(self._call(peer, claim))
+                return
+            answers, failure = [], _brief(exc)
+        except (OSError, ProtocolError) as exc:
+            answers, failure = [], _brief(exc)
+        else:
+            failure = "" if answers else "no claim answered"
+        for claim, answer in zip(claims, answers, strict=False):
+            self._deliver(Received(message=answer, in_reply_to=claim))
+        rest = claims[len(answers):]
+        if rest and answers:  # the peer answered what fitted in one reply: the rest again
+            self._spawn(self._call_many(peer, rest) if len(rest) > 1 else self._call(peer, rest[0]))
+        elif rest:
+            log.debug("ClaimMany of %d to %s failed: %s", len(rest), peer.name, failure)
+            for claim in rest:
+                self._deliver(Unreachable(peer=peer.name, request=claim))
 
     def _metadata(self, peer: _Peer, method: str) -> tuple[tuple[str, str], ...]:
         """Fresh credentials for one call (a token is good for one call to one peer only)."""
@@ -205,6 +265,8 @@ class _Peer:
         self.stub = ring_pb2_grpc.RingStub(self.channel)
         self.queue: asyncio.Queue[wire.Batch] = asyncio.Queue()
         self.writer: asyncio.Task[None] | None = None
+        self.claims: list[wire.Claim] = []  # sent this turn of the loop, not yet on the wire
+        self.claim_many = True  # False once the peer answered ClaimMany with UNIMPLEMENTED
 
 
 def _brief(exc: BaseException) -> str:

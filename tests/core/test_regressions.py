@@ -61,3 +61,20 @@ def test_status_does_not_count_tombstones_as_sessions() -> None:
     sim.run(0.5)
     assert sim.node("a").inspect(sim.now).primaries == 1
     assert sim.node("b").inspect(sim.now).backups == {"a": 1}
+
+
+def test_a_predecessor_resyncs_to_an_instance_restarted_before_it_was_declared_dead() -> None:
+    """Found by the rotating property seed 905788226: a restarted within a ping of its crash, its
+    predecessor d had not heard the new incarnation yet, and the ring machine called the ring
+    settled with d's session held once. d learns it at its next ping and resyncs; the machine's
+    quiescence now waits for every live instance to know the others' current incarnations."""
+    sim = SimCluster(["a", "b", "c", "d"])
+    sim.run(1.0)
+    made = sim.request("create", "d", "S", payload=b"x")
+    sim.run(0.5)
+    assert made.outcome == "ok" and sim.node("a").copies()["S"].role.value == "backup"
+    sim.crash("a")
+    sim.restart("a")  # before anyone noticed: the new process holds nothing
+    assert "S" not in sim.node("a").copies()
+    assert sim.run_until(lambda: "S" in sim.node("a").copies(), 2 * sim.settings.ping_interval + 0.5)
+    assert sim.node("a").copies()["S"].role.value == "backup"

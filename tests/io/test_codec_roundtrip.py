@@ -50,7 +50,7 @@ def test_every_message_type_has_a_strategy() -> None:
 def test_every_request_type_has_an_rpc() -> None:
     assert set(codec.RPCS) == set(wire.REQUEST_TYPES)
     methods = {m.name for m in pb.DESCRIPTOR.services_by_name["Ring"].methods}
-    assert {name for name, _, _ in codec.RPCS.values()} | {"Status"} == methods
+    assert {name for name, _, _ in codec.RPCS.values()} | {"Status", "ClaimMany"} == methods  # ClaimMany: Claims
 
 
 @pytest.mark.parametrize("kind", sorted(MESSAGES, key=lambda k: k.__name__), ids=lambda k: k.__name__)

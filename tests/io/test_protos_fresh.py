@@ -56,6 +56,7 @@ def test_generated_modules_load_as_a_package() -> None:
         "IndirectPing",
         "Join",
         "Claim",
+        "ClaimMany",
         "Release",
         "DropBackups",
         "Leave",
@@ -66,6 +67,8 @@ def test_generated_modules_load_as_a_package() -> None:
 # Append-only guard: these numbers are on the wire. Add fields, never renumber or reuse.
 PINNED_FIELDS = {
     "Header": {"sender": 1, "incarnation": 2, "epoch": 3},
+    "ClaimMany": {"claims": 1},
+    "ClaimManyReply": {"replies": 1},
     "SessionRecord": {
         "session_id": 1,
         "owner": 2,

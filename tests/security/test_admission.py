@@ -18,6 +18,7 @@ import pytest
 from ring.core import messages as wire
 from ring.io._proto import ring_pb2 as pb
 from ring.io._proto import ring_pb2_grpc
+from ring.io.members import MemberAddresses
 from ring.io.security import CallSigner
 from ring.io.server import ReplicationServer
 from ring.io.service import AdmissionLimits, RingService
@@ -53,7 +54,7 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def server(key: str | None = KEY, member_ips: frozenset[str] = frozenset({"127.0.0.1"}),
+async def server(key: str | None = KEY, member_ips: frozenset[str] | MemberAddresses = frozenset({"127.0.0.1"}),
                  limits: AdmissionLimits = TIGHT) -> AsyncIterator[tuple[RingService, str]]:
     service = RingService(CountingCore(), member_ips, key, 1 << 16, me="c", members=MEMBERS, limits=limits)
     address = f"127.0.0.1:{free_port()}"
@@ -229,3 +230,24 @@ def test_a_non_ascii_auth_header_is_refused_without_a_traceback(caplog: pytest.L
     with caplog.at_level(logging.DEBUG):
         asyncio.run(run())
     assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+
+
+def test_a_member_at_an_address_not_resolved_at_start_is_admitted_after_resolving_again() -> None:
+    """The member's host name moved to 127.0.0.1 after start (a rescheduled pod): its first call
+    makes the host names resolve again, and it is admitted; a refused stranger is not."""
+    records = {"b.ring": frozenset({"10.9.9.9"})}
+    members = MemberAddresses(["b.ring"], resolve=lambda host: records[host], min_interval=0.0)
+
+    async def run() -> None:
+        async with server(member_ips=members) as (service, address), \
+                grpc.aio.insecure_channel(address) as channel:
+            stub = ring_pb2_grpc.RingStub(channel)
+            signer = CallSigner(KEY, "b")
+            code = await code_of(stub.Ping(ping("b"), metadata=signer.metadata("c", "Ping"), timeout=5))
+            assert code is grpc.StatusCode.PERMISSION_DENIED and handled(service) == []
+            records["b.ring"] = frozenset({"127.0.0.1"})
+            reply = await stub.Ping(ping("b", 2), metadata=signer.metadata("c", "Ping"), timeout=5)
+            assert reply.nonce == 2 and len(handled(service)) == 1
+            assert members.resolutions == 3  # at start, and once per call from an unknown address
+
+    asyncio.run(run())

@@ -191,6 +191,18 @@ class ClaimReply(_message.Message):
     known_incarnation: int
     def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., session_id: _Optional[str] = ..., claim_id: _Optional[int] = ..., status: _Optional[_Union[ClaimStatus, str]] = ..., record: _Optional[_Union[SessionRecord, _Mapping]] = ..., known_incarnation: _Optional[int] = ...) -> None: ...
 
+class ClaimMany(_message.Message):
+    __slots__ = ("claims",)
+    CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    claims: _containers.RepeatedCompositeFieldContainer[Claim]
+    def __init__(self, claims: _Optional[_Iterable[_Union[Claim, _Mapping]]] = ...) -> None: ...
+
+class ClaimManyReply(_message.Message):
+    __slots__ = ("replies",)
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
+    replies: _containers.RepeatedCompositeFieldContainer[ClaimReply]
+    def __init__(self, replies: _Optional[_Iterable[_Union[ClaimReply, _Mapping]]] = ...) -> None: ...
+
 class Release(_message.Message):
     __slots__ = ("header", "session_id", "version")
     HEADER_FIELD_NUMBER: _ClassVar[int]

@@ -60,6 +60,11 @@ class RingStub:
                 request_serializer=ring_dot_v1_dot_ring__pb2.Claim.SerializeToString,
                 response_deserializer=ring_dot_v1_dot_ring__pb2.ClaimReply.FromString,
                 _registered_method=True)
+        self.ClaimMany = channel.unary_unary(
+                '/ring.v1.Ring/ClaimMany',
+                request_serializer=ring_dot_v1_dot_ring__pb2.ClaimMany.SerializeToString,
+                response_deserializer=ring_dot_v1_dot_ring__pb2.ClaimManyReply.FromString,
+                _registered_method=True)
         self.Release = channel.unary_unary(
                 '/ring.v1.Ring/Release',
                 request_serializer=ring_dot_v1_dot_ring__pb2.Release.SerializeToString,
@@ -117,6 +122,12 @@ class RingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClaimMany(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Release(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -168,6 +179,11 @@ def add_RingServicer_to_server(servicer, server):
                     servicer.Claim,
                     request_deserializer=ring_dot_v1_dot_ring__pb2.Claim.FromString,
                     response_serializer=ring_dot_v1_dot_ring__pb2.ClaimReply.SerializeToString,
+            ),
+            'ClaimMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimMany,
+                    request_deserializer=ring_dot_v1_dot_ring__pb2.ClaimMany.FromString,
+                    response_serializer=ring_dot_v1_dot_ring__pb2.ClaimManyReply.SerializeToString,
             ),
             'Release': grpc.unary_unary_rpc_method_handler(
                     servicer.Release,
@@ -326,6 +342,33 @@ class Ring:
             '/ring.v1.Ring/Claim',
             ring_dot_v1_dot_ring__pb2.Claim.SerializeToString,
             ring_dot_v1_dot_ring__pb2.ClaimReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ring.v1.Ring/ClaimMany',
+            ring_dot_v1_dot_ring__pb2.ClaimMany.SerializeToString,
+            ring_dot_v1_dot_ring__pb2.ClaimManyReply.FromString,
             options,
             channel_credentials,
             insecure,
