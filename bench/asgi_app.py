@@ -6,6 +6,10 @@
                                  the same app on the same uvicorn settings, sessions in redis-server
                                  through redis.asyncio (hiredis when installed): GET + SET per request
     ... --backend memory         a dict in the process (AsyncMemoryBackend): the floor of the stack
+    uvicorn --workers N --factory bench.asgi_app:workers_app
+                                 the same app in each uvicorn worker; RING_BENCH_SESSIONS=local: the
+                                 `ring serve` daemon of the host over $RING_SOCKET (the async local
+                                 client), =redis: redis.asyncio on port $RING_BENCH_REDIS_PORT
 
 Only the backend differs: the same middleware, encoding, cookies and server (uvicorn, uvloop,
 httptools, no access log).
@@ -18,7 +22,7 @@ import asyncio
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from ring.asgi import SessionMiddleware
@@ -37,6 +41,29 @@ def build(backend: object = None) -> Starlette:
 
 
 app = build()
+
+
+async def livez(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok\n")
+
+
+def workers_app() -> Starlette:
+    """The app of one uvicorn worker (called in each worker: its clients are made there)."""
+    import os
+
+    sessions = os.environ["RING_BENCH_SESSIONS"]
+    if sessions == "local":
+        starlette = Starlette(routes=[Route("/incr", incr, methods=["POST"]), Route("/livez", livez)])
+        starlette.add_middleware(SessionMiddleware, local_socket="", max_age=None)  # $RING_SOCKET
+        return starlette
+    import redis.asyncio
+
+    from bench.asgi_redis import AsyncRedisBackend
+
+    backend = AsyncRedisBackend(redis.asyncio.Redis(host="127.0.0.1", port=int(os.environ["RING_BENCH_REDIS_PORT"])))
+    starlette = build(backend)
+    starlette.router.routes.append(Route("/livez", livez))
+    return starlette
 
 
 def main() -> int:

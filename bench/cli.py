@@ -2,7 +2,8 @@
 
 Rows (for --only, comma-separated names or numbers): 1 save (the engine, with the bare-gRPC floor
 rows), 2 redis (redis-py SET and SET+WAIT), 3 http, 4 resync, 5 memory (4 and 5 are one
-experiment), 6 scaling.
+experiment), 6 scaling, 7 asgi (`ring serve --asgi` and uvicorn workers on the local socket, each
+against redis.asyncio on the same server; load from wrk, or the Python generator without it).
 Progress goes to stderr; the markdown table to stdout; JSON to --out (bench/results/latest.json).
 """
 
@@ -25,9 +26,9 @@ from typing import Any
 
 from bench.procs import REPO
 
-GROUPS = {"1": "save", "2": "redis", "3": "http", "4": "resync", "5": "resync", "6": "scaling",
+GROUPS = {"1": "save", "2": "redis", "3": "http", "4": "resync", "5": "resync", "6": "scaling", "7": "asgi",
           "save": "save", "engine": "save", "redis": "redis", "http": "http", "resync": "resync",
-          "memory": "resync", "scaling": "scaling"}
+          "memory": "resync", "scaling": "scaling", "asgi": "asgi"}
 DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"
 
 
@@ -44,12 +45,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick 1)")
     p.add_argument("--ops", type=int, help="ops (or HTTP requests) per repeat (default 10000; quick 200)")
     p.add_argument("--warmup", type=int, help="warm-up ops per repeat (default min(1000, ops/10))")
-    p.add_argument("--only", help="rows to run: save,redis,http,resync,memory,scaling or 1-6 (default all)")
+    p.add_argument("--only", help="rows to run: save,redis,http,resync,memory,scaling,asgi or 1-7 (default all)")
     p.add_argument("--sessions", type=int, help="sessions for resync/memory (default 100000; quick 2000)")
     p.add_argument("--ring-sizes", help="ring sizes for scaling (default 4,8,16; quick 3,4)")
     p.add_argument("--users", type=int, default=8, help="HTTP users (default 8)")
     p.add_argument("--threads", type=int, default=8, help="waitress threads of every HTTP server (default 8)")
     p.add_argument("--payloads", default="1KB,4KB", help="payloads of rows 1-2 (default 1KB,4KB)")
+    p.add_argument("--asgi-seconds", type=int, help="seconds of wrk load per row 7 repeat (default 10; quick 1)")
+    p.add_argument("--asgi-workers", type=int, default=2, help="uvicorn workers of row 7's worker rows (default 2)")
+    p.add_argument("--asgi-load", choices=("auto", "wrk", "python"), default="auto",
+                   help="row 7's load generator: wrk, or the Python one of row 3 (default: wrk when installed)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output (default bench/results/latest.json)")
     p.add_argument("--workdir", type=Path, help="configs, event logs and process logs (default: next to --out)")
     args = p.parse_args(argv)
@@ -57,6 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.ops = args.ops or (200 if args.quick else 10_000)
     args.warmup = args.warmup if args.warmup is not None else min(1000, args.ops // 10)
     args.sessions = args.sessions or (2_000 if args.quick else 100_000)
+    args.asgi_seconds = args.asgi_seconds or (1 if args.quick else 10)
+    if args.asgi_seconds < 1:
+        p.error("--asgi-seconds: wrk runs whole seconds, at least 1")
     args.ring_sizes = [int(s) for s in (args.ring_sizes or ("3,4" if args.quick else "4,8,16")).split(",")]
     if any(n < 2 for n in args.ring_sizes):
         p.error("--ring-sizes: every ring needs at least 2 instances")
@@ -64,7 +72,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.groups = ({GROUPS[g.strip().lower()] for g in args.only.split(",") if g.strip()} if args.only
                        else set(GROUPS.values()))
     except KeyError as exc:
-        p.error(f"--only: unknown row {exc.args[0]!r}; use save,redis,http,resync,memory,scaling or 1-6")
+        p.error(f"--only: unknown row {exc.args[0]!r}; use save,redis,http,resync,memory,scaling,asgi or 1-7")
     from bench.saves import PAYLOADS
 
     args.payloads = [s.strip() for s in args.payloads.split(",")]
@@ -149,7 +157,7 @@ def build_units(args: argparse.Namespace, procs: Any, loop: Any, closers: list[C
     units: list[Unit] = []
     redis_rig = engine_rig = web_rig = floor_rig = None
     redis_version = "-"
-    if g & {"redis", "http"}:
+    if g & {"redis", "http", "asgi"}:
         progress.update(setup, description="setting up: redis-servers (standalone, primary + replica)")
         redis_rig = RedisRig(procs)
         redis_version = redis_rig.plain.version()
@@ -168,6 +176,20 @@ def build_units(args: argparse.Namespace, procs: Any, loop: Any, closers: list[C
 
         assert redis_rig is not None
         web_rig = WebRig(procs, args.workdir, redis_rig, args.threads)
+
+    asgi_rig = None
+    if "asgi" in g:
+        from bench.asgi_rows import AsgiRig, load_generator
+
+        args.asgi_load = load_generator(args.asgi_load)
+        if args.asgi_load == "python":
+            progress.console.print("[yellow]row 7 (asgi): wrk not found, using the Python load generator of row 3 "
+                                   "(scripts/install-system-deps bench installs wrk)[/]")
+        progress.update(setup, description="setting up: ASGI servers (ring serve --asgi, uvicorn workers, Redis-backed)")
+        assert redis_rig is not None
+        asgi_rig = AsgiRig(procs, args.workdir, redis_rig.plain.port, redis_rig.plain.pid,
+                           workers=args.asgi_workers, connections=args.users, load=args.asgi_load)
+        closers.append(asgi_rig.close)
 
     from bench.report import save_label
 
@@ -194,6 +216,12 @@ def build_units(args: argparse.Namespace, procs: Any, loop: Any, closers: list[C
         for v in VARIANTS:
             units.append(Unit(f"http/{v}", f"HTTP {VARIANTS[v]}",
                               each_round(web_rig.row, v, args.users, ops, max(warm, args.users))))
+    if asgi_rig is not None:
+        from bench.asgi_rows import VARIANTS as ASGI_VARIANTS
+
+        for v in ASGI_VARIANTS:
+            units.append(Unit(f"asgi/{v}", f"ASGI {v}",
+                              each_round(asgi_rig.row, v, args.asgi_seconds, ops, max(warm, args.users))))
     if "resync" in g:
         def resync(r: int) -> dict[str, Any]:
             return resync_round(procs, loop, args.workdir, r, args.sessions)
@@ -229,6 +257,7 @@ def write_report(args: argparse.Namespace, results: dict[str, dict[str, Any]], s
         "rounds": args.rounds, "ops": args.ops, "warmup": args.warmup, "payloads": args.payloads,
         "sessions": args.sessions, "ring_sizes": args.ring_sizes, "users": args.users, "threads": args.threads,
         "quick": args.quick, "only": sorted(args.groups), "argv": sys.argv[1:],
+        "asgi_load": args.asgi_load, "asgi_seconds": args.asgi_seconds, "asgi_workers": args.asgi_workers,
     }
     goals = targets({k: v["median"] for k, v in results.items()}, args.payloads)
     text = markdown(meta, results, goals)

@@ -31,10 +31,11 @@ class Procs:
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.children: dict[int, tuple[str, subprocess.Popen[bytes]]] = {}
 
-    def spawn(self, name: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
+    def spawn(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with open(self.logdir / f"{name}.log", "ab") as log:
             proc = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                    start_new_session=True,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         self.children[proc.pid] = (name, proc)
         return proc
 
@@ -192,6 +193,54 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def with_children(pid: int) -> list[int]:
+    """pid and its descendants (a server's workers), from /proc."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def listening_inodes(port: int) -> set[str]:
+    """The socket inodes listening on TCP port (IPv4 and IPv6), from /proc/net."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                found.add(fields[9])
+    return found
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """True when pid or one of its descendants holds the socket listening on port (not another
+    process that took a port picked by free_port() before our server bound it)."""
+    inodes = {f"socket:[{i}]" for i in listening_inodes(port)}
+    for p in with_children(pid):
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{p}/fd/{fd}") in inodes:
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def cpu_of(pids: Sequence[int]) -> float:

@@ -1,4 +1,4 @@
-"""Medians over rounds, the targets of issue #5, and the markdown and JSON output.
+"""Medians over rounds, the targets of issues #5 and #13 (ASGI), and the markdown and JSON output.
 
 Every ratio is computed from medians of this run only: rows of another run (or of
 reference/perf-anchors.md) were measured under other conditions.
@@ -11,6 +11,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from bench.asgi_rows import BASELINE as ASGI_BASELINE
+from bench.asgi_rows import VARIANTS as ASGI_VARIANTS
 from bench.web import VARIANTS
 
 
@@ -96,6 +98,17 @@ def targets(med: dict[str, dict[str, float]], payloads: list[str]) -> list[Targe
         ratio = ring["ops_s"] / redis["ops_s"]
         out.append(Target("HTTP: replicated req/s >= 0.8x Redis-backed", ratio, 0.8, ratio >= 0.8,
                           f"{ring['ops_s']:,.0f} vs {redis['ops_s']:,.0f} req/s"))
+    for row, name, limit in (("hosted", "ASGI `ring serve --asgi`: req/s >= 1.3x redis.asyncio on the same uvicorn, "
+                                        "p50 no worse", 1.3),
+                             ("workers", "ASGI uvicorn workers, async local client: req/s >= 1.0x redis.asyncio on "
+                                         "the same workers", 1.0)):
+        ring_m, redis_m = med.get(f"asgi/{row}"), med.get(f"asgi/{row}-redis")
+        if ring_m and redis_m and redis_m["ops_s"]:
+            ratio, p50 = ring_m["ops_s"] / redis_m["ops_s"], ring_m["p50_us"] / redis_m["p50_us"]
+            ok = ratio >= limit and (row != "hosted" or p50 <= 1.0)
+            out.append(Target(name, ratio, limit, ok, f"{ring_m['ops_s']:,.0f} vs {redis_m['ops_s']:,.0f} req/s; "
+                                                      f"p50 {ring_m['p50_us']:.0f} vs {redis_m['p50_us']:.0f} µs "
+                                                      f"({p50:.2f}x)"))
     rs = med.get("resync")
     if rs:
         n = int(rs["sessions"])
@@ -180,6 +193,36 @@ def markdown(meta: dict[str, Any], rows: dict[str, dict[str, Any]], goals: list[
                 f"| {VARIANTS[v]} | {_f(m['ops_s'])} | {_f(m['p50_us'])} | {_f(m['p99_us'])} | "
                 f"{_ratio(m['ops_s'], base and base['ops_s'])} | {_f(m['cpu_bench_us_op'])}+{_f(m['cpu_server_us_op'])} | "
                 f"{m['errors']:.0f} | {m['lost']:.0f} |")
+        lines.append("")
+
+    asgi = [v for v in ASGI_VARIANTS if f"asgi/{v}" in med]
+    if asgi:
+        any_m = med[f"asgi/{asgi[0]}"]
+        if meta.get("asgi_load") == "wrk":
+            load = f"wrk (Debian), {any_m['connections']:.0f} connections x {meta['asgi_seconds']:g} s per round"
+        else:
+            load = (f"the Python load generator of row 3, {any_m['connections']:.0f} keep-alive users x "
+                    f"{meta['ops']} requests (wrk not found: scripts/install-system-deps bench installs it)")
+        lines += [
+            "## 7. ASGI: bench/asgi_app.py POST /incr on uvicorn (uvloop, httptools), each ring row against "
+            "redis.asyncio (hiredis) on the same server",
+            "",
+            f"Load: {load}; the same generator for every row. The ring rows count their backup "
+            "instance's CPU, on the same cores here (on its own host in a deployment); the Redis rows "
+            "have no replica. On a loaded machine, CPU µs/req varies less than req/s.",
+            "",
+            "| sessions, server | req/s (rounds) | p50 µs | p99 µs | req/s ÷ Redis, same server | p50 ÷ Redis | "
+            "CPU µs/req servers | errors |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for v in asgi:
+            m = med[f"asgi/{v}"]
+            base = med.get(f"asgi/{ASGI_BASELINE.get(v, v)}")
+            spread = "/".join(f"{r['ops_s']:.0f}" for r in rows[f"asgi/{v}"]["rounds"])
+            lines.append(
+                f"| {ASGI_VARIANTS[v].format(w=meta.get('asgi_workers', '?'))} | {_f(m['ops_s'])} ({spread}) | "
+                f"{_f(m['p50_us'])} | {_f(m['p99_us'])} | {_ratio(m['ops_s'], base and base['ops_s'])} | "
+                f"{_ratio(m['p50_us'], base and base['p50_us'])} | {_f(m['cpu_server_us_op'])} | {m['errors']:.0f} |")
         lines.append("")
 
     rs = rows.get("resync")

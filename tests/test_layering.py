@@ -5,7 +5,8 @@
     ring.io        never imports ring.web (nor the composition roots above it)
     ring.client    imports only ring.backend, ring.errors, itself, the standard library and msgspec
     ring.flask,    (the framework adapters) import the web side, the client, the port and the
-    ring.django    errors, never the engine (ring.core, ring.io, ring.host)
+    ring.django,   errors, never the engine (ring.core, ring.io, ring.host)
+    ring.asgi
     ring.commands  is imported by ring.cli only
     no cycles      anywhere in ring/ (a package counts as its __init__)
 
@@ -90,7 +91,7 @@ def client_violations(graph: dict[str, set[str]]) -> list[str]:
 
 def adapter_violations(graph: dict[str, set[str]]) -> list[str]:
     engine = ("ring.core", "ring.io", "ring.host", "ring.commands", "ring.drill", "ring.cli")
-    return [f"{m} imports {i}" for m, deps in graph.items() if m.startswith(("ring.flask", "ring.django"))
+    return [f"{m} imports {i}" for m, deps in graph.items() if m.startswith(("ring.flask", "ring.django", "ring.asgi"))
             for i in deps if any(i == e or i.startswith(e + ".") for e in engine)]
 
 

@@ -16,12 +16,21 @@ from typing import Any
 
 from ring.backend import LoadedSession, Locator, SaveResult
 from ring.client import wire
-from ring.client.sync import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, _LocalInstance, info_from
+from ring.client.sync import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, InstanceInfo, _LocalInstance, info_from
 from ring.errors import ProtocolError, RingError, SessionUnavailable, TransportError
 
 
 class _Broken(Exception):
     pass
+
+
+class _TimedOut(Exception):
+    pass
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(_TimedOut())
 
 
 class AsyncConnection:
@@ -40,14 +49,17 @@ class AsyncConnection:
             raise _Broken("the connection is closed")
         self._next_id += 1
         rid = self._next_id
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._waiting[rid] = future
+        expiry = loop.call_later(timeout, _expire, future)  # not wait_for: no second future per call
         try:
             self._writer.write(wire.frame([rid, op, args]))
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
+            return await future
+        except _TimedOut:
             raise SessionUnavailable(f"the ring instance did not answer within {timeout:g} s") from None
         finally:
+            expiry.cancel()
             self._waiting.pop(rid, None)
 
     async def _read_answers(self) -> None:
@@ -108,6 +120,14 @@ class AsyncRingClient(_LocalInstance):
 
     async def touch(self, session_id: str) -> bool:
         return bool(await self._call("touch", [session_id]))
+
+    async def connect(self) -> InstanceInfo:
+        """Open this loop's connection if it is not open, and return the instance's attributes
+        (without the blocking connection their properties would open); TransportError when the
+        instance does not answer."""
+        await self._connection()
+        assert self._info is not None  # asked on every new connection
+        return self._info
 
     async def aclose(self) -> None:
         """Close this loop's connection."""

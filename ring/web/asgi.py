@@ -31,6 +31,11 @@ locator, whenever the session changes; the ring expires idle sessions on its own
 backend=None: the backend comes from the host, ``ring serve --asgi`` (``scope["ring.host"]``, a
 HostContext: the engine on the server's loop, and the locator cookie's name, key and member set from
 server.xml), so an app built with Starlette's ``add_middleware`` needs no other change.
+
+A subclass may make its backend at the first request instead (``_make_backend``): ring.asgi does,
+for the daemon of the host (``local_socket=``), so that each worker process makes its own client
+after the fork. Until one is made (the daemon is down), requests answer 503 and the next one tries
+again.
 """
 
 from __future__ import annotations
@@ -143,6 +148,8 @@ class SessionMiddleware:
         self.domain = domain
         self.partitioned = partitioned
         self._own: HostContext | None = None
+        self._given_members = None if members is None else frozenset(members)
+        self._locator_cookie, self._key = locator_cookie, key
         if backend is not None:
             if members is None:
                 members = getattr(backend, "members", None) or (backend.instance_id,)
@@ -156,6 +163,14 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         host = self._own or scope.get(SCOPE_HOST)
+        if self._own is None and self._makes_backend():
+            try:
+                host = await self._made_host()
+            except _UNAVAILABLE as exc:
+                log.warning("no session backend yet (%s): answering %s", exc,
+                            "503" if kind == "http" else "websocket close 1013")
+                await _refuse(kind, send, "unavailable", close_code=1013)
+                return
         if host is None:
             if not self._warned_no_backend:
                 self._warned_no_backend = True
@@ -216,6 +231,23 @@ class SessionMiddleware:
             await send({**message, "headers": headers})
 
         await self.app(scope, receive, send_wrapper)
+
+    # --- a backend made at the first request (subclasses) ---------------------------------------
+
+    def _makes_backend(self) -> bool:
+        return False
+
+    async def _make_backend(self) -> AsyncSessionBackend:
+        """The backend, made in the serving process; TransportError (or another of ring.backend's
+        unavailable errors) when it cannot be reached yet."""
+        raise NotImplementedError
+
+    async def _made_host(self) -> HostContext:
+        backend = await self._make_backend()
+        if self._own is None:  # another request of this process may have made it meanwhile
+            members = self._given_members or frozenset({backend.instance_id})
+            self._own = HostContext(backend, members, self._locator_cookie, self._key)
+        return self._own
 
     # --- load ----------------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ every process is killed and waited for whatever the test did. Waiting is polling
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import shutil
 import signal
@@ -16,8 +18,12 @@ import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+from ring.core.topology import is_single_cycle
 from ring.drill.cluster import free_port, poll
+from ring.io.statusclient import collect
+from ring.serverxml import load_server_xml
 
 DEADLINE = 20.0
 
@@ -32,6 +38,35 @@ def socket_answers(path: str) -> bool:
         return False
     finally:
         s.close()
+
+
+class Browser:
+    """One user: a cookie jar, one connection per call; JSON answers decoded when 200."""
+
+    def __init__(self) -> None:
+        self.cookies: dict[str, str] = {}
+
+    def call(self, port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+        data = b"" if body is None else json.dumps(body).encode()
+        headers = {"Content-Length": str(len(data))}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            response = conn.getresponse()
+            answer = response.read()
+            for header in response.msg.get_all("Set-Cookie") or []:
+                name, _, value = header.split(";", 1)[0].partition("=")
+                if "expires=thu, 01 jan 1970" in header.lower() or "max-age=0" in header.lower():
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = value
+            return response.status, (json.loads(answer) if response.status == 200 else answer)
+        finally:
+            conn.close()
 
 
 class Ring:
@@ -71,6 +106,13 @@ class Ring:
         proc = self.procs.pop(instance)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+
+    def healed(self) -> bool:
+        """Every running instance answers its status, alive and not resyncing, in one cycle."""
+        rows = {r["id"]: r for r in collect(load_server_xml(str(self.config)), 0.5)}
+        if any(rows[i]["state"] != "alive" or rows[i]["resyncing"] for i in self.procs):
+            return False
+        return is_single_cycle({i: rows[i]["successor"] for i in self.procs})
 
     def log(self, instance: str) -> str:
         path = self.dir / f"{instance}.log"

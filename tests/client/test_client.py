@@ -241,6 +241,27 @@ def test_the_async_client_pipelines_calls_on_one_connection(host: Host) -> None:
     asyncio.run(scenario())
 
 
+def test_the_async_client_connects_on_demand_and_bounds_its_wait(host: Host) -> None:
+    async def scenario() -> None:
+        c = AsyncRingClient(host.path, timeout=0.3)
+        assert not c._conns  # nothing opened when made
+        info = await c.connect()
+        assert (info.instance_id, len(c._conns)) == ("a", 1) and await c.connect() == info
+        host.backend.gate = asyncio.Event()
+        sid = c.new_session_id()
+        with pytest.raises(SessionUnavailable, match="did not answer within 0.3 s"):
+            await c.save(sid, 0, b"{}")
+        host.loop.call_soon_threadsafe(host.backend.gate.set)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while await c.load(sid, None) is None:  # the late save lands; the next calls get their own answers
+            assert loop.time() < deadline
+            await asyncio.sleep(0.05)
+        await c.aclose()
+
+    asyncio.run(scenario())
+
+
 def test_the_async_client_reconnects(host: Host) -> None:
     async def scenario() -> None:
         c = AsyncRingClient(host.path)

@@ -7,19 +7,16 @@ when it restarts.
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from daemons import DEADLINE, Ring  # noqa: E402
+from daemons import DEADLINE, Browser, Ring  # noqa: E402
 
 from ring.drill.cluster import free_port, poll  # noqa: E402
 
@@ -27,30 +24,6 @@ pytest.importorskip("gunicorn")
 pytest.importorskip("flask")
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-
-
-class Browser:
-    def __init__(self) -> None:
-        self.cookies: dict[str, str] = {}
-
-    def call(self, port: int, method: str, path: str) -> tuple[int, Any]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
-        headers = {"Content-Length": "0"}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        try:
-            conn.request(method, path, headers=headers)
-            response = conn.getresponse()
-            body = response.read()
-            for header in response.msg.get_all("Set-Cookie") or []:
-                name, _, value = header.split(";", 1)[0].partition("=")
-                if "expires=thu, 01 jan 1970" in header.lower() or "max-age=0" in header.lower():
-                    self.cookies.pop(name, None)
-                else:
-                    self.cookies[name] = value
-            return response.status, (json.loads(body) if response.status == 200 else body)
-        finally:
-            conn.close()
 
 
 APPS = {"flask": "examples.flask_app.app:app", "django": "examples.django_app.wsgi:application"}
