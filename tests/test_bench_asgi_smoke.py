@@ -18,7 +18,7 @@ ROWS = {"asgi/hosted", "asgi/hosted-redis", "asgi/workers", "asgi/workers-redis"
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
-@pytest.mark.parametrize("load", ["wrk", "python"])
+@pytest.mark.parametrize("load", [pytest.param("wrk", marks=pytest.mark.slow), "python"])  # wrk: --run-slow
 def test_quick_asgi_rows_write_table_and_json(load: str, tmp_path: Path) -> None:
     pytest.importorskip("redis")
     pytest.importorskip("uvicorn")

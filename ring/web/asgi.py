@@ -41,12 +41,18 @@ again.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ring.backend import AsyncSessionBackend, LoadedSession, Locator, SaveResult, is_session_id
+from ring.backend import (
+    AsyncSessionBackend,
+    LoadedSession,
+    Locator,
+    SaveResult,
+    check_lifetime,
+    is_session_id,
+)
 from ring.errors import (
     ReplicationError,
     SessionExists,
@@ -76,7 +82,6 @@ _SCOPE_OWNER = "ring.session_owner"  # the middleware that loaded scope["session
 _UNAVAILABLE = (SessionUnavailable, ReplicationError, TransportError)
 _CONFLICT = (SessionInvalidated, SessionExists)
 
-_DOMAIN = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 
 _ERRORS: dict[str, tuple[int, bytes]] = {
@@ -125,17 +130,16 @@ class SessionMiddleware:
         backend: AsyncSessionBackend | None = None,
         locator_cookie: str = "CLUSTERSESSIONLOCATOR",
         members: Iterable[str] | None = None,
+        lifetime: float | None = None,
     ) -> None:
         """secret_key signs the locator cookie (with a backend given here; hosted, server.xml's key
         does). members: the instances a locator may name (default: the backend's ``members``, or
-        its own id)."""
-        check_cookie_options(session_cookie, locator_cookie, path, session_argument="session_cookie")
-        if same_site not in ("lax", "strict", "none"):
-            raise ValueError(f"same_site must be 'lax', 'strict' or 'none', got {same_site!r}")
-        if domain is not None and not _DOMAIN.fullmatch(domain):
-            raise ValueError(f"cookie domain {domain!r} is not a host name")
-        if max_age is not None and (not isinstance(max_age, int) or max_age <= 0):
-            raise ValueError(f"max_age must be a positive number of seconds or None, got {max_age!r}")
+        its own id). lifetime: how long a session lives idle in the ring (None: the instance's
+        <session-timeout>; give max_age for a session that lives as long as its cookie)."""
+        check_cookie_options(session_cookie, locator_cookie, path, session_argument="session_cookie",
+                             domain=domain, same_site=same_site, max_age=max_age)  # Secure may come from the host
+        check_lifetime(lifetime)
+        self.lifetime = lifetime
         key = None if secret_key is None else str(secret_key)
         if key == "":
             raise ValueError("secret_key must be None or a non-empty secret")
@@ -326,12 +330,12 @@ class SessionMiddleware:
             raise SessionTooLarge(f"{len(data)} bytes, limit {limit}")
         try:
             if loaded_data is None:
-                result = await backend.save(session_id, base_version, data, touch_only=False)
+                result = await backend.save(session_id, base_version, data, touch_only=False, lifetime=self.lifetime)
             else:  # conditional: a concurrent save is merged per key (ring.web.merge)
                 change = merge.delta(session_codec.decode(loaded_data), contents, assigned)
                 merged = await merge.asave_merging(backend, session_id, base_version, loaded_data, change,
                                                    contents, encode=lambda c: session_codec.encode(c)[0],
-                                                   decode=session_codec.decode)
+                                                   decode=session_codec.decode, lifetime=self.lifetime)
                 result, local_only = merged.result, session_codec.encode(merged.contents)[1]
         except SessionTooLarge:
             log.error("session not saved: the backend refused %d bytes as too large", len(data))

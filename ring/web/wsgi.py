@@ -64,9 +64,11 @@ _INVALIDATED_BODY = b"session was logged out by a concurrent request; nothing sa
 
 def check_cookie_options(session_cookie: str, locator_cookie: str, path: str, *,
                          session_argument: str = "cookie_name", domain: str | None = None,
-                         same_site: str = "lax", secure: bool = True) -> None:
-    """The cookie names, path, domain and SameSite the middlewares accept (ValueError naming the
-    argument)."""
+                         same_site: str = "lax", secure: bool = True, max_age: object = None) -> None:
+    """The cookie names, path, domain, SameSite and Max-Age the middlewares accept (ValueError
+    naming the argument). `secure`: the cookies can be Secure (SameSite=None needs it)."""
+    if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0):
+        raise ValueError(f"max_age must be a positive number of seconds or None, got {max_age!r}")
     if same_site not in ("lax", "strict", "none"):
         raise ValueError(f"same_site must be 'lax', 'strict' or 'none', got {same_site!r}")
     if same_site == "none" and not secure:
@@ -105,10 +107,9 @@ class SessionMiddleware:
         """max_age: the cookies' Max-Age in seconds (None: browser-session cookies); lifetime: how
         long a session lives idle in the ring (None: the instance's <session-timeout>; give max_age
         for a session that lives as long as its cookie)."""
-        check_cookie_options(cookie_name, locator_cookie, path, domain=domain, same_site=same_site, secure=secure)
+        check_cookie_options(cookie_name, locator_cookie, path, domain=domain, same_site=same_site, secure=secure,
+                             max_age=max_age)
         check_lifetime(lifetime)
-        if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0):
-            raise ValueError(f"max_age must be a positive number of seconds or None, got {max_age!r}")
         if key == "":
             raise ValueError("key must be None (unsigned locator) or a non-empty secret")
         self.app = app

@@ -322,9 +322,27 @@ def test_a_ring_middleware_inside_another_defers_to_the_outer_one() -> None:
     assert wraps_sessions(app) and wraps_sessions(ring_app()) and not wraps_sessions(Starlette(routes=ROUTES))
 
 
+class Lifetimes(AsyncMemoryBackend):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.asked: list[Any] = []
+
+    async def save(self, *args: Any, **kwargs: Any) -> Any:
+        self.asked.append(kwargs.get("lifetime"))
+        return await super().save(*args, **kwargs)
+
+
+def test_a_lifetime_reaches_every_save() -> None:
+    backend = Lifetimes(instance_id="a")
+    with TestClient(ring_app(backend, lifetime=3600.0)) as client:
+        client.post("/login")
+        client.post("/incr")
+    assert backend.asked == [3600.0, 3600.0]
+
+
 @pytest.mark.parametrize("options", [{"session_cookie": "bad name"}, {"path": "no-slash"}, {"same_site": "loose"},
                                      {"max_age": 0}, {"domain": "a;b"}, {"secret_key": ""},
-                                     {"locator_cookie": "session"}])
+                                     {"locator_cookie": "session"}, {"lifetime": 0}, {"max_age": True}])
 def test_bad_options_are_refused_with_a_clear_error(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         SessionMiddleware(Starlette(), backend=AsyncMemoryBackend(), **options)
