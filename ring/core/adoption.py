@@ -27,6 +27,7 @@ due and acts (sends the claims, writes the adopted record, answers the request).
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -184,6 +185,7 @@ class Adoptions:
         self.retry_interval = retry_interval
         self.answer_timeout = answer_timeout  # a candidate silent this long is not waited for
         self._rounds: dict[int, PendingAdoption] = {}
+        self._by_session: Counter[str] = Counter()  # session id -> rounds in progress for it
         self._plans: dict[int, Decision] = {}
         self._claims = 0
 
@@ -191,13 +193,24 @@ class Adoptions:
         return len(self._rounds)
 
     def adopting(self, session_id: str) -> bool:
-        return any(a.session_id == session_id for a in self._rounds.values())
+        return self._by_session[session_id] > 0
+
+    def _drop(self, claim_id: int) -> PendingAdoption | None:
+        a = self._rounds.pop(claim_id, None)
+        if a is not None:
+            left = self._by_session[a.session_id] - 1
+            if left > 0:
+                self._by_session[a.session_id] = left
+            else:
+                self._by_session.pop(a.session_id, None)
+        return a
 
     def start(self, request_id: int | None, session_id: str, candidates: list[str], deadline: float
               ) -> PendingAdoption:
         self._claims += 1
         a = PendingAdoption(request_id, session_id, candidates, self._claims, deadline)
         self._rounds[a.claim_id] = a
+        self._by_session[session_id] += 1
         return a
 
     def begin_round(self, a: PendingAdoption, asked: list[str], local: ClaimAnswer, now: float) -> None:
@@ -251,7 +264,7 @@ class Adoptions:
         a.retry_at = now + self.retry_interval
 
     def finish(self, a: PendingAdoption) -> None:
-        self._rounds.pop(a.claim_id, None)
+        self._drop(a.claim_id)
 
     def committing(self, a: PendingAdoption, decision: Decision) -> None:
         a.committing = True
@@ -260,7 +273,7 @@ class Adoptions:
     def committed(self, claim_id: int) -> tuple[PendingAdoption, Decision] | None:
         """The adopted record of `claim_id` was replicated: its adoption and decision, done."""
         decision = self._plans.pop(claim_id, None)
-        a = self._rounds.pop(claim_id, None)
+        a = self._drop(claim_id)
         if decision is None or a is None:
             return None
         return a, decision
@@ -269,5 +282,6 @@ class Adoptions:
         """Every adoption in progress, forgotten (this instance was fenced)."""
         abandoned = list(self._rounds.values())
         self._rounds.clear()
+        self._by_session.clear()
         self._plans.clear()
         return abandoned
