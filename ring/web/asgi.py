@@ -65,7 +65,7 @@ from ring.web import locator as locator_cookie_codec
 from ring.web import merge
 from ring.web import session as session_codec
 from ring.web.session import LOCAL_ONLY_TABLE, Session
-from ring.web.wsgi import _largest_attribute, check_cookie_options, parse_cookie_header
+from ring.web.wsgi import _largest_attribute, check_cookie_options, cookie_attributes, parse_cookie_header
 
 log = logging.getLogger("ring.web")
 
@@ -348,14 +348,8 @@ class SessionMiddleware:
     # --- cookies -------------------------------------------------------------------------------
 
     def _attributes(self, host: HostContext) -> str:
-        flags = f"; Path={self.path}; HttpOnly; SameSite={self.same_site.capitalize()}"
-        if self.https_only or host.secure:
-            flags += "; Secure"
-        if self.domain is not None:
-            flags += f"; Domain={self.domain}"
-        if self.partitioned:
-            flags += "; Partitioned"
-        return flags
+        return cookie_attributes(self.path, self.same_site, self.https_only or host.secure, self.domain,
+                                 self.partitioned)
 
     def _cookie(self, host: HostContext, name: str, value: str) -> str:
         max_age = f"; Max-Age={self.max_age}" if self.max_age is not None else ""

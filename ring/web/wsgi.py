@@ -84,6 +84,18 @@ def check_cookie_options(session_cookie: str, locator_cookie: str, path: str, *,
         raise ValueError(f"cookie path {path!r} must start with '/' and hold no ';', ',' or spaces")
 
 
+def cookie_attributes(path: str, same_site: str, secure: bool, domain: str | None, partitioned: bool) -> str:
+    """The attributes both middlewares give their cookies (after the value and any Max-Age)."""
+    flags = f"; Path={path}; HttpOnly; SameSite={same_site.capitalize()}"
+    if secure:
+        flags += "; Secure"
+    if domain is not None:
+        flags += f"; Domain={domain}"
+    if partitioned:
+        flags += "; Partitioned"
+    return flags
+
+
 class SessionMiddleware:
     """Wraps a WSGI app so that each request has a ring-replicated session."""
 
@@ -257,14 +269,7 @@ class SessionMiddleware:
     # --- cookies -------------------------------------------------------------------------------
 
     def _attributes(self) -> str:
-        flags = f"; Path={self.path}; HttpOnly; SameSite={self.same_site.capitalize()}"
-        if self.secure:
-            flags += "; Secure"
-        if self.domain is not None:
-            flags += f"; Domain={self.domain}"
-        if self.partitioned:
-            flags += "; Partitioned"
-        return flags
+        return cookie_attributes(self.path, self.same_site, self.secure, self.domain, self.partitioned)
 
     def _cookie(self, name: str, value: str) -> str:
         # Without max_age a browser-session cookie; the ring expires the session itself.

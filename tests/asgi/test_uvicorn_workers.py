@@ -11,18 +11,15 @@ reconnect by themselves when it restarts.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "client"))
-from daemons import DEADLINE, Browser, Ring  # noqa: E402
+from daemons import DEADLINE, Browser, Ring, WebServer  # noqa: E402
 
-from ring.drill.cluster import free_port, poll  # noqa: E402
+from ring.drill.cluster import poll  # noqa: E402
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -32,36 +29,21 @@ APP = "examples.fastapi_app.app:app"
 HOSTS = ("a", "b", "c")
 
 
-def server_argv(kind: str, port: int) -> list[str]:
+def server_argv(kind: str) -> list[str]:
     if kind == "gunicorn":
         return [sys.executable, "-m", "gunicorn", "-k", "uvicorn_worker.UvicornWorker", "-w", "3", "--preload",
-                "-b", f"127.0.0.1:{port}", "--graceful-timeout", "2", APP]
-    return [sys.executable, "-m", "uvicorn", "--workers", "3", "--host", "127.0.0.1", "--port", str(port),
+                "-b", "127.0.0.1:{port}", "--graceful-timeout", "2", APP]
+    return [sys.executable, "-m", "uvicorn", "--workers", "3", "--host", "127.0.0.1", "--port", "{port}",
             "--no-access-log", "--timeout-graceful-shutdown", "2", APP]
 
 
-class Workers:
+class Workers(WebServer):
     """The web server of one host: a master and 3 uvicorn workers, in a process group of their own."""
 
     def __init__(self, kind: str, socket_path: str, log: Path) -> None:
-        self.port = free_port()
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                server_argv(kind, self.port), cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, env={**os.environ, "RING_SOCKET": socket_path, "SESSION_SECRET": "test-key"})
-        assert poll(self._up, DEADLINE), log.read_text()
-
-    def _up(self) -> bool:
-        try:
-            return Browser().call(self.port, "GET", "/me")[0] == 401  # served, the daemon reached, nobody logged in
-        except OSError:
-            return False
-
-    def kill(self) -> None:
-        """kill -9 the master and its workers (the process group this test started)."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
+        # up: served, the daemon reached, nobody logged in
+        super().__init__(server_argv(kind), {"RING_SOCKET": socket_path, "SESSION_SECRET": "test-key"}, log,
+                         "/me", 401)
 
 
 @pytest.mark.parametrize("kind", ["gunicorn", "uvicorn"])

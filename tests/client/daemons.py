@@ -69,6 +69,35 @@ class Browser:
             conn.close()
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+class WebServer:
+    """A web server of one host (gunicorn or uvicorn, a master and its workers) on a free port, in
+    a process group of its own; up once GET `ready_path` answers `ready_status`."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path, ready_path: str,
+                 ready_status: int = 200) -> None:
+        self.port = free_port()
+        self._ready = (ready_path, ready_status)
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen([a.replace("{port}", str(self.port)) for a in argv], cwd=REPO, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **env})
+        assert poll(self._up, DEADLINE), log.read_text()
+
+    def _up(self) -> bool:
+        try:
+            return Browser().call(self.port, "GET", self._ready[0])[0] == self._ready[1]
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """kill -9 the master and its workers (the process group this test started)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+
 class Ring:
     """A ring of `ids` on loopback, each instance serving a local socket `<dir>/<id>.sock`."""
 

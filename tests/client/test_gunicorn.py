@@ -7,18 +7,15 @@ when it restarts.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from daemons import DEADLINE, Browser, Ring  # noqa: E402
+from daemons import DEADLINE, Browser, Ring, WebServer  # noqa: E402
 
-from ring.drill.cluster import free_port, poll  # noqa: E402
+from ring.drill.cluster import poll  # noqa: E402
 
 pytest.importorskip("gunicorn")
 pytest.importorskip("flask")
@@ -29,29 +26,12 @@ REPO = Path(__file__).resolve().parents[2]
 APPS = {"flask": "examples.flask_app.app:app", "django": "examples.django_app.wsgi:application"}
 
 
-class Gunicorn:
+class Gunicorn(WebServer):
     def __init__(self, app: str, socket_path: str, log: Path) -> None:
-        self.port = free_port()
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-w", "3", "--preload", "-b", f"127.0.0.1:{self.port}",
-                 APPS[app]],
-                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, "RING_SOCKET": socket_path, "FLASK_SECRET_KEY": "test-key",
-                     "DJANGO_SECRET_KEY": "test-key", "DJANGO_SETTINGS_MODULE": "examples.django_app.settings"})
-        assert poll(self._up, DEADLINE), log.read_text()
-
-    def _up(self) -> bool:
-        try:
-            return Browser().call(self.port, "GET", "/whoami")[0] == 200
-        except OSError:
-            return False
-
-    def kill(self) -> None:
-        """kill -9 the master and its workers (the process group this test started)."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
+        super().__init__(
+            [sys.executable, "-m", "gunicorn", "-w", "3", "--preload", "-b", "127.0.0.1:{port}", APPS[app]],
+            {"RING_SOCKET": socket_path, "FLASK_SECRET_KEY": "test-key", "DJANGO_SECRET_KEY": "test-key",
+             "DJANGO_SETTINGS_MODULE": "examples.django_app.settings"}, log, "/whoami")
 
 
 @pytest.mark.parametrize("app", ["flask", "django"])
