@@ -110,6 +110,15 @@ class RefusalLog:
         self._pending[key] = (last, count)
 
 
+class _PeerGoneAtStop(logging.Filter):
+    """While this instance stops, a stream's closing status to a peer that already exited (the
+    whole ring stopping at once) fails inside grpc, which logs it with a traceback: expected, so
+    it is dropped (anything else grpc logs still passes)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "ExecuteBatchError" not in record.getMessage() and "ExecuteBatchError" not in str(record.exc_info)
+
+
 class RingService:
     def __init__(self, core: Core, member_ips: frozenset[str] | MemberAddresses, key: str | None,
                  max_record: int, *,
@@ -298,6 +307,7 @@ class RingService:
         """Before the server stops: end every inbound replication stream (they never end on their
         own, so grpc would cancel them after the grace period and log each as an error)."""
         self.stopping = True
+        logging.getLogger("grpc._cython.cygrpc").addFilter(_PeerGoneAtStop())
         for task in list(self._streams):
             task.cancel()
 
