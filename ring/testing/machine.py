@@ -435,6 +435,10 @@ class RingMachine(RingInvariants, RuleBasedStateMachine):
                 return False
             if st_.adoptions or st_.parked_loads or st_.releases_due or st_.drops_due:  # work still due
                 return False
+            # a clean stop under way (its Leave lost, told again after a timeout) is not a settled
+            # ring: the leaver refuses every request until its process exits
+            if sim.node(name).leaving.requested:
+                return False
             # a peer that restarted since this one last heard from it is news still on its way
             # (one ping): its lost backups are not resynced yet, so the ring has not settled
             node = sim.node(name)
