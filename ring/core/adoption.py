@@ -100,11 +100,13 @@ class Decision:
     holders: tuple[str, ...] = ()  # peers that reported a copy: released after the commit
 
 
-def decide(answers: dict[str, ClaimAnswer], alive_unanswered: bool, *, eager: bool = False) -> Decision:
+def decide(answers: dict[str, ClaimAnswer], alive_unanswered: bool, *, eager: bool = False,
+           me: str = "") -> Decision:
     """Choose from complete answers (the key "" is this instance's own copy).
 
     `eager`: the round adopts an orphan of ours for no request. A live owner's copy
-    (NOT_AUTHORITY, which a live primary answers to an eager claim) at our best version or newer
+    (NOT_AUTHORITY, which a live primary answers to an eager claim, and a backup of a live owner
+    other than `me`, the claimer) at our best version or newer
     means ours is stale: YIELD, drop it, and leave the session where it lives. An older one
     (both sides of a split wrote while each was alone) is not adopted over, which would leave
     it writable too: INSIST, and the round claims again as a request's round (the live primary
@@ -122,8 +124,11 @@ def decide(answers: dict[str, ClaimAnswer], alive_unanswered: bool, *, eager: bo
         # a live candidate that did not answer may hold the newest copy (a partial partition):
         # deciding without it could adopt an older one and leave two writable copies
         return Decision(Verdict.RETRY, top_version=top)
-    if eager and others:
-        if max(r.version for r in others) >= max((r.version for _, r in granted), default=0):
+    # a backup also answers NOT_AUTHORITY (its owner is alive), and that owner may be the claimer
+    # itself, taking back a copy it handed over: that is no live owner to yield to
+    owned = [r for r in others if not me or r.owner != me]
+    if eager and owned:
+        if max(r.version for r in owned) >= max((r.version for _, r in granted), default=0):
             return Decision(Verdict.YIELD, top_version=top)
         return Decision(Verdict.INSIST, top_version=top)
     if granted:
@@ -253,12 +258,12 @@ class Adoptions:
                     due.append((Due.DECIDE, a))
         return due
 
-    def decide(self, a: PendingAdoption, is_dead: Callable[[str], bool]) -> Decision:
+    def decide(self, a: PendingAdoption, is_dead: Callable[[str], bool], me: str = "") -> Decision:
         answers = dict(a.answers)
         if a.local is not None:
             answers[""] = a.local
         unanswered = any(ans.status is None and not is_dead(p) for p, ans in a.answers.items())
-        return decide(answers, unanswered, eager=a.eager)
+        return decide(answers, unanswered, eager=a.eager, me=me)
 
     def retry_later(self, a: PendingAdoption, now: float) -> None:
         a.retry_at = now + self.retry_interval

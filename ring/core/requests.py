@@ -231,7 +231,7 @@ class Requests:
             if ours is None or ours.granted_to != self.me:
                 self.adoptions.retry_later(a, now)  # our own copy was taken over meanwhile
                 return
-        d = self.adoptions.decide(a, self.membership.is_dead)
+        d = self.adoptions.decide(a, self.membership.is_dead, self.me)
         if d.verdict is adopt.Verdict.RETRY:
             self.adoptions.retry_later(a, now)
         elif d.verdict is adopt.Verdict.INSIST:

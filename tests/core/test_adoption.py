@@ -64,6 +64,16 @@ def test_decide_for_an_eager_round(case: str, given: dict[str, ClaimAnswer], ver
     assert decide(given, False, eager=True).verdict is verdict, case
 
 
+def test_an_eager_round_is_not_yielded_to_a_backup_of_the_claimers_own_copy() -> None:
+    """Rotating seed 1954064954: d's promise of s3 to a lapsed and d claimed its own HANDED_OVER
+    copy back; a, d's successor, answered NOT_AUTHORITY with its backup of d's record. Taken for a
+    live owner's copy, the round yielded and d dropped the only primary: a backup of an owner
+    that is gone was all that was left. A backup of the claimer's own record is no live owner."""
+    own = SessionRecord("s1", "d", 4, 0.0, 1800.0, False, b"v4")
+    d = decide({"": ClaimAnswer(G, own), "a": ClaimAnswer(NA, own), "b": ClaimAnswer(NF)}, False, eager=True, me="d")
+    assert d.verdict is Verdict.ADOPT and d.top_version == 4 and d.holders == ("a",)
+
+
 def test_decide_says_gone_when_the_newest_copy_is_a_tombstone() -> None:
     d = decide({"b": ClaimAnswer(G, rec(4, deleted=True)), "c": ClaimAnswer(G, rec(2))}, False)
     assert d.verdict is Verdict.GONE and d.top_version == 4 and set(d.holders) == {"b", "c"}
