@@ -137,7 +137,12 @@ class RingMachine(RingInvariants, RuleBasedStateMachine):
             if op.phase != "done":
                 still.append(t)
                 continue
-            if op.locator != ("", ""):
+            if op.kind == "read" and op.outcome == "ok" and op.loaded_version == 0:
+                # nothing to load: the shells drop the cookies of a session the cluster does not
+                # hold, so the next request names no instance (a hint at an instance that never
+                # had the session would make it unavailable once that instance is dead)
+                self.jar.pop(op.session_id, None)
+            elif op.locator != ("", ""):
                 self.jar[op.session_id] = op.locator
             if op.outcome == "ok" and op.kind != "read" and op.result_version > 0:
                 self.model.learn_commit(t)
