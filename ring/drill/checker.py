@@ -285,16 +285,40 @@ DETECTED_KINDS = ("kill", "kill-successor", "pause-long", "partition", "partitio
                   "partition-pair", "flap", "logout-paused", "double-failure", "sigterm-busiest")
 
 
+# a flap's cuts last about a failure timeout each, healed in between: a declaration may or may not
+# come, and both are right. Every other kind here must be declared for the drill's goal
+MAY_GO_UNDECLARED = ("flap",)
+
+
+def must_be_declared(fault: Fault) -> bool:
+    """Does the drill's "every failure detected" goal demand a declaration for this fault?"""
+    return fault.kind in DETECTED_KINDS and fault.kind not in MAY_GO_UNDECLARED
+
+
+def to_declare(fault: Fault) -> set[str]:
+    """The instances whose declaration detects the fault: the victim, or for a split the sides
+    without a quorum (a strict majority of the ring, or half of it with its first instance:
+    ring.core.membership). The victim of a split only names where the cut started."""
+    groups, ring = fault.detail.get("groups"), fault.detail.get("ring")
+    if not groups or not ring:
+        return {fault.victim} if fault.victim is not None else set()
+    n = len(ring)
+    return {name for g in groups
+            if not (2 * len(g) > n or (2 * len(g) == n and ring[0] in g)) for name in g}
+
+
 def detection_time(fault: Fault, events: Sequence[dict[str, Any]], grace: float = 2.0) -> float | None:
-    """Fault -> the first "declared_dead" of the victim by any instance, in seconds; only while
-    the fault lasted (until it was lifted and the ring healed, plus `grace`): a later declaration
-    belongs to a later fault, and a fault nobody declared has no detection time."""
-    if fault.victim is None:
+    """Fault -> the first "declared_dead" of an instance it must have declared (`to_declare`),
+    by any instance, in seconds; only while the fault lasted (until it was lifted and the ring
+    healed, plus `grace`): a later declaration belongs to a later fault, and a fault nobody
+    declared has no detection time."""
+    targets = to_declare(fault)
+    if not targets:
         return None
     until = max(fault.end, fault.healed or fault.end) + grace
     for e in events:
         mono = float(e.get("mono", 0.0))
-        if e.get("event") == "declared_dead" and e.get("peer") == fault.victim and fault.start <= mono <= until:
+        if e.get("event") == "declared_dead" and e.get("peer") in targets and fault.start <= mono <= until:
             return mono - fault.start
     return None
 

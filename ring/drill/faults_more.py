@@ -49,7 +49,7 @@ def _split(nem: Nemesis, p: PlannedFault, groups: list[list[str]], label: str) -
         nem.ns.heal()
     t1 = time.monotonic()
     nem.say(f"healed the {label}")
-    detail: dict[str, Any] = {"groups": groups, "cut": [n for g in groups for n in g]}
+    detail: dict[str, Any] = {"groups": groups, "cut": [n for g in groups for n in g], "ring": _ring(nem)}
     healed, adopted = nem.settle(f"healing the {label}", detail)
     return Fault(p.kind, p.victim, t0, t1, None, healed, True, detail, adopted)
 

@@ -91,7 +91,7 @@ def analyze(*, seed: int, history: Sequence[Op], faults: Sequence[Fault], events
     verdict = ck.check(history)
     rows = fault_rows(faults, history, events, started, threshold)
     detections = [r["detection_s"] for r in rows if r["detection_s"] is not None]
-    undetected = [r for r in rows if r["kind"] in DETECTED_KINDS and r["detection_s"] is None]
+    undetected = [r for f, r in zip(faults, rows, strict=True) if ck.must_be_declared(f) and r["detection_s"] is None]
     kill_waits: list[float] = []
     all_waits: list[float] = []
     for f in faults:

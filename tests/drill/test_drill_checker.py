@@ -218,3 +218,29 @@ def test_an_indeterminate_logout_may_take_effect_late() -> None:
     h.incr(2).incr(1)
     v = check(h.ops)
     assert v.resets == 1 and v.lost == 2
+
+
+def test_a_split_is_detected_when_the_side_without_a_quorum_is_declared() -> None:
+    # 2+2 from the victim a: a,b hold the view's first instance and keep the quorum; c and d are
+    # the ones to declare. The victim names where the cut started, not who must be declared
+    fault = Fault("partition-halves", "a", start=10.0, end=16.0,
+                  detail={"groups": [["a", "b"], ["c", "d"]], "ring": ["a", "b", "c", "d"]})
+    events = [{"event": "declared_dead", "peer": "c", "instance": "a", "mono": 12.1},
+              {"event": "declared_dead", "peer": "d", "instance": "b", "mono": 12.2}]
+    assert detection_time(fault, events) == pytest.approx(2.1)
+    from_c = Fault("partition-halves", "c", start=10.0, end=16.0,
+                   detail={"groups": [["c", "d"], ["a", "b"]], "ring": ["a", "b", "c", "d"]})
+    assert detection_time(from_c, events) == pytest.approx(2.1)
+    # a declaration of the quorum side (by the minority, which never acts on it) is no detection
+    assert detection_time(fault, [{"event": "declared_dead", "peer": "a", "instance": "c", "mono": 12.0}]) is None
+
+
+def test_a_flap_is_not_a_failure_the_goal_demands_to_detect() -> None:
+    from ring.drill.checker import must_be_declared
+
+    flap = Fault("flap", "b", start=10.0, end=20.0, detail={"cut": ["b"]})
+    assert must_be_declared(flap) is False
+    assert must_be_declared(Fault("kill", "b", start=10.0, end=14.0)) is True
+    halves = Fault("partition-halves", "a", start=10.0, end=16.0,
+                   detail={"groups": [["a", "b"], ["c", "d"]], "ring": ["a", "b", "c", "d"]})
+    assert must_be_declared(halves) is True
