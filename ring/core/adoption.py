@@ -73,7 +73,7 @@ class PendingAdoption:
     retry_at: float | None = None  # set while waiting to claim again
     committing: bool = False  # the adopted version is on its way to our successor
     insisting: bool = False  # an eager round that claims as a request's round does (INSIST)
-    hinted_unreachable: bool = False  # the locator names a holder declared dead here (a split?)
+    hints: tuple[str, ...] = ()  # the holders the request's locator names (judged at the decision)
     round_started: float = 0.0
     asked: list[str] = field(default_factory=list)  # this round's candidates (the live ones)
 

@@ -126,12 +126,15 @@ class Requests:
             if not self.membership.is_dead(c)
         ]
         a = self.adoptions.start(req.request_id, sid, candidates, deadline)
-        hinted = [h for h in (req.hint_primary, req.hint_backup) if h]
-        # both holders it names are cut off (declared dead here): the other side of a split may
-        # hold it; one of them alive (or us) and holding nothing means it is gone for real
-        a.hinted_unreachable = bool(hinted) and all(
-            h != self.me and self._unreachable_holder(h, now) for h in hinted)
+        a.hints = tuple(h for h in (req.hint_primary, req.hint_backup) if h)
         self._claim_round(a, now, out)
+
+    def _hinted_unreachable(self, a: adopt.PendingAdoption, now: float) -> bool:
+        """Both holders the locator names are cut off (declared dead here): the other side of a
+        split may hold the session; one of them alive (or us) and holding nothing means it is gone
+        for real. Asked when the round decides, not when it starts: a holder declared dead while
+        the round waited for its answer is as cut off as one declared before."""
+        return bool(a.hints) and all(h != self.me and self._unreachable_holder(h, now) for h in a.hints)
 
     def _unreachable_holder(self, name: str, now: float) -> bool:
         """`name` was declared dead (not a clean stop) recently enough that copies it held may
@@ -254,7 +257,7 @@ class Requests:
         else:
             self._give_up(a)
             self._eager_done(a)
-            if a.request_id is not None and a.hinted_unreachable:
+            if a.request_id is not None and self._hinted_unreachable(a, now):
                 # nobody reachable holds it, but its locator names an instance declared dead: the
                 # other side of a split may hold it. A new empty session would be a reset now and
                 # a fork at the heal: unavailable instead (the client retries; README)
