@@ -200,20 +200,38 @@ class GrpcTransport:
         self._deliver(Received(message=decoded, in_reply_to=request))
 
     async def _write_loop(self, peer: _Peer) -> None:
+        """Batches to `peer`, in order, on one Replicate call while it works.
+
+        The core sends a batch again only when no ack came within its ack timeout (a failure
+        timeout; a live stream acks in milliseconds). Then the call is taken for dead and the batch
+        goes on a new one: after a cut, a call can be dead without either side knowing (its reset
+        was lost on the blackholed link; acks that never come), and every later batch, resends
+        included, would wait on it until keepalive noticed, tens of seconds, with the adoptions and
+        writes behind them. A write that does not complete within a failure timeout is the same.
+        The receiver acks a batch it already applied again, so a duplicate costs nothing."""
         call = None
         reader: asyncio.Task[None] | None = None
+        last: tuple[int, int] | None = None  # (stream, seq) of the last batch written on `call`
         try:
             while True:
                 batch = await peer.queue.get()
+                if call is not None and last is not None and (batch.stream, batch.seq) <= last:
+                    log.debug("replication stream to %s: no ack in time, a new call", peer.name)
+                    call.cancel()
+                    call = None
                 if call is None or (reader is not None and reader.done()):
                     call = peer.stub.Replicate(metadata=self._metadata(peer, "Replicate"))
+                    peer.stream_call = call
                     reader = asyncio.get_running_loop().create_task(self._read_loop(peer, call, batch))
+                    last = None
                 try:
-                    await call.write(codec.encode(batch))
-                except (grpc.RpcError, OSError, asyncio.InvalidStateError) as exc:
+                    await asyncio.wait_for(call.write(codec.encode(batch)), timeout=self._timeouts.other)
+                    last = (batch.stream, batch.seq)
+                except (grpc.RpcError, OSError, asyncio.InvalidStateError, asyncio.TimeoutError) as exc:
                     log.debug("replication stream to %s broke: %s", peer.name, _brief(exc))
                     call.cancel()
                     call = None
+                    peer.stream_call = None
                     self._deliver(Unreachable(peer=peer.name, request=batch))
         except asyncio.CancelledError:
             if call is not None:
@@ -225,6 +243,8 @@ class GrpcTransport:
             async for ack in call:
                 self._deliver(Received(message=codec.decode(ack, self._max_record)))
         except (grpc.RpcError, OSError, ProtocolError) as exc:
+            if peer.stream_call is not call:
+                return  # a call given up for a new one (or after a broken write, told already)
             log.debug("replication stream from %s ended: %s", peer.name, _brief(exc))
             self._deliver(Unreachable(peer=peer.name, request=first))
 
@@ -267,6 +287,7 @@ class _Peer:
         self.writer: asyncio.Task[None] | None = None
         self.claims: list[wire.Claim] = []  # sent this turn of the loop, not yet on the wire
         self.claim_many = True  # False once the peer answered ClaimMany with UNIMPLEMENTED
+        self.stream_call: Any = None  # the Replicate call batches go on now (None: none open)
 
 
 def _brief(exc: BaseException) -> str:
