@@ -46,6 +46,7 @@ class AckStatus(enum.Enum):
     FENCED = 2  # the receiver declared the sender dead at this incarnation
     STALE = 3  # an older stream than the receiver's current one
     REJECTED = 4  # out of sequence: the sender must restart the stream
+    NOT_NOW = 5  # the sender is not the receiver's predecessor (in its view): nothing applied, retry
 
 
 class ClaimStatus(enum.Enum):

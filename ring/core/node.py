@@ -79,7 +79,7 @@ from ring.core.requests import Place, Requests
 from ring.core.settings import CoreSettings
 from ring.core.status import NodeStatus
 from ring.core.store import Copy, Role, SessionStore
-from ring.core.topology import successor_of
+from ring.core.topology import predecessor_of, successor_of
 
 
 class Node:
@@ -271,6 +271,14 @@ class Node:
     # ---- replication
 
     def _on_batch(self, msg: Batch, now: float, out: list[Effect]) -> None:
+        if msg.header.sender != predecessor_of(self.me, self.order, self._alive):
+            # only our predecessor's stream makes backups here: a forged batch, or a sender whose
+            # view of the ring is ahead of or behind ours (a death or a rejoin not yet seen by
+            # both). Nothing applied, no stream state touched: it sends the same batch again later
+            reason = "not this instance's predecessor"
+            out.append(Rejected(peer=msg.header.sender, what="Batch", reason=reason))
+            out.append(Respond(message=BatchAck(self._header(), msg.stream, msg.seq, AckStatus.NOT_NOW, reason)))
+            return
         status, reason = self.inbound.receive(msg, self.store)
         if status is not AckStatus.OK:
             out.append(Rejected(peer=msg.header.sender, what="Batch", reason=reason))
@@ -281,7 +289,11 @@ class Node:
             return
         if msg.status is not AckStatus.OK:
             if msg.stream == self.outbound.stream:
-                if msg.status is AckStatus.FENCED:
+                if msg.status is AckStatus.NOT_NOW:
+                    # the successor does not see us as its predecessor yet (or any more): our views
+                    # differ until the next pings settle them. Nothing committed; same batch later
+                    self.outbound.not_now(msg.seq, now)
+                elif msg.status is AckStatus.FENCED:
                     self._fence(now, out, msg.header.sender, msg.known_incarnation)
                 else:
                     self._repoint(now, out)  # restart the stream with a full resync

@@ -24,6 +24,7 @@ MAX_ID_LENGTH = 256
 _ACK = {
     wire.AckStatus.OK: pb.ACK_OK, wire.AckStatus.FENCED: pb.ACK_FENCED,
     wire.AckStatus.STALE: pb.ACK_STALE, wire.AckStatus.REJECTED: pb.ACK_REJECTED,
+    wire.AckStatus.NOT_NOW: pb.ACK_NOT_NOW,
 }
 _ACK_BACK = {v: k for k, v in _ACK.items()}
 _CLAIM = {

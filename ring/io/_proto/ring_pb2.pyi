@@ -14,6 +14,7 @@ class AckStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACK_FENCED: _ClassVar[AckStatus]
     ACK_STALE: _ClassVar[AckStatus]
     ACK_REJECTED: _ClassVar[AckStatus]
+    ACK_NOT_NOW: _ClassVar[AckStatus]
 
 class ClaimStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -28,6 +29,7 @@ ACK_OK: AckStatus
 ACK_FENCED: AckStatus
 ACK_STALE: AckStatus
 ACK_REJECTED: AckStatus
+ACK_NOT_NOW: AckStatus
 CLAIM_STATUS_UNSPECIFIED: ClaimStatus
 CLAIM_GRANTED: ClaimStatus
 CLAIM_NOT_FOUND: ClaimStatus

@@ -1,0 +1,77 @@
+"""Authorization in the core (issue 11): what a member may make another member do.
+
+Identity is the shell's business (ring.io.security binds a message to its sender). These rules
+hold even for a member that lies, or for a bug: each test forges the message a review sent "as"
+another member, or builds the interleaving where an honest member's view lags, and states that
+nothing held changes and nothing unacknowledged is reported as committed.
+"""
+
+from __future__ import annotations
+
+from simhelpers import FAILURE_TIMEOUT, cluster, done, effects_since, pick, role_of
+
+from ring.core import Received, Rejected, Respond, Role
+from ring.core.messages import AckStatus, Batch, BatchAck, Header, SessionRecord
+from ring.testing import SimCluster
+
+FT = FAILURE_TIMEOUT
+
+
+def forged(sim: SimCluster, to: str, message: object) -> list[object]:
+    """Feed `to` a message as if it came over the network; the replies it answered with."""
+    mark = len(sim.effect_log)
+    sim.feed(to, Received(message=message))  # type: ignore[arg-type]
+    return [e.message for _, e in effects_since(sim, mark, Respond)]
+
+
+def header_of(sim: SimCluster, name: str) -> Header:
+    return Header(name, sim.node(name).incarnation)
+
+
+# ---------------------------------------------------------------- 1. batches only from the predecessor
+
+def test_a_batch_from_a_member_that_is_not_the_predecessor_changes_no_copy() -> None:
+    """The review's forged Batch "as a" to c (a's successor is b): a copy at a huge version
+    would win the next failover. c refuses it NOT_NOW and holds nothing of it."""
+    sim = cluster("abcd")
+    created = done(sim, sim.request("create", "a", "s1", payload=b"5"))
+    mark = len(sim.effect_log)
+    planted = SessionRecord("s1", "a", 1001, sim.node("a").session_time(sim.now), 1800.0, data=b"1001")
+    c = sim.node("c")
+    stream = c.inbound.streams["a"].stream + 1 if "a" in c.inbound.streams else 99
+    replies = forged(sim, "c", Batch(header_of(sim, "a"), stream, 0, (planted,), resync=True, resync_done=True))
+    assert [type(r) for r in replies] == [BatchAck]
+    assert replies[0].status is AckStatus.NOT_NOW  # type: ignore[attr-defined]
+    assert role_of(sim, "c", "s1") is None
+    assert [e.what for _, e in effects_since(sim, mark, Rejected)] == ["Batch"]  # type: ignore[attr-defined]
+    sim.crash("a")
+    sim.run(4 * FT)
+    read = done(sim, sim.request("read", "c", "s1", created.locator))
+    assert read.outcome == "ok" and read.loaded_data == b"5"
+
+
+def test_a_sender_ahead_of_the_receivers_view_commits_nothing_until_the_views_agree() -> None:
+    """b restarts; c hears it before a does, so c's predecessor is b again while a still streams
+    to c. a's write is refused NOT_NOW, not acknowledged to its client; once a hears b it
+    re-points and the same write commits on b. Nothing acknowledged is lost."""
+    sim = cluster("abc")
+    created = done(sim, sim.request("create", "a", "s1", payload=b"1"))
+    sim.crash("b")
+    sim.run(4 * FT)
+    assert sim.node("a").successor == "c"
+    sim.restart("b")
+    sim.tick_all()  # b (new incarnation) pings a and c
+    sim.deliver(next(i for i, e in enumerate(sim.in_flight) if (e.src, e.dst) == ("b", "c")))
+    assert sim.node("c").membership.is_dead("b") is False  # c sees b back: its predecessor
+    for i in reversed([i for i, e in enumerate(sim.in_flight) if e.dst == "a" or e.src == "b"]):
+        sim.delay(i)  # a hears nothing from b yet
+    write = sim.request("write", "a", "s1", created.locator, payload=b"2")
+    sim.deliver(pick(sim, "a", "c", Batch))
+    ack = sim.in_flight[pick(sim, "c", "a", BatchAck)].message
+    assert ack.status is AckStatus.NOT_NOW  # type: ignore[attr-defined]
+    sim.deliver(pick(sim, "c", "a", BatchAck))
+    assert write.phase != "done"  # refused: not acknowledged to the client
+    sim.run(4 * FT)
+    assert write.outcome == "ok" and write.result_version == 2
+    assert role_of(sim, "a", "s1") == (Role.PRIMARY, 2)
+    assert role_of(sim, "b", "s1") == (Role.BACKUP, 2)
