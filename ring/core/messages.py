@@ -4,7 +4,9 @@ Mirrors protos/ring/v1/ring.proto (ring.io.codec translates, and maps each reque
 Every message carries the sender's id and incarnation: the fences are the incarnation, the stream
 number and sequence of a batch, and the session version. Requests (Ping, IndirectPing, Join,
 Claim, Release, DropBackups, Batch) get exactly one reply each; the core produces that reply as a
-`Respond` effect in the same step that received the request. Wall-clock readings for the clock
+`Respond` effect in the same step that received the request. Two are refused without one: a
+message from a non-member, and a DropBackups from the receiver's own predecessor (the shell turns
+a missing reply into an error, and the sender asks again). Wall-clock readings for the clock
 check travel beside the messages, at the transport (the core never reads a wall clock).
 """
 

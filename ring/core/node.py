@@ -308,6 +308,18 @@ class Node:
             out.append(ResyncFinished(successor=msg.header.sender))
 
     def _on_drop_backups(self, msg: DropBackups, now: float, out: list[Effect]) -> None:
+        """The sender streams elsewhere now: its backups here go (only its own: the store drops
+        the backups whose owner is the sender, delivered by its older streams). Our predecessor
+        streams to us, so its backups here are the copies of its acknowledged writes: a drop from
+        it is refused without an answer (a lie, a bug, or a view of the ring ahead of ours: the
+        sender asks again until our views agree). The streams it names as abandoned are taken as
+        such all the same (a late batch of one must plant nothing): numbers only go up, and the
+        worst a lying owner does with them is restart its own stream."""
+        if msg.header.sender == predecessor_of(self.me, self.order, self._alive):
+            self.inbound.abandon_older(msg.header.sender, msg.header.incarnation, msg.stream)
+            out.append(Rejected(peer=msg.header.sender, what="DropBackups",
+                                reason="the sender is this instance's predecessor: its backups stay"))
+            return
         self.inbound.drop_stream(msg.header.sender, msg.header.incarnation, msg.stream, self.store)
         out.append(Respond(message=Done(self._header())))
 

@@ -270,6 +270,11 @@ class Inbound:
         """The owner re-pointed its stream (DropBackups): its backups from older streams go, and
         so does every older stream of it still in flight (the floor)."""
         store.drop_backups_of(owner, older_than_stream=stream)
+        self.abandon_older(owner, incarnation, stream)
+
+    def abandon_older(self, owner: str, incarnation: int, stream: int) -> None:
+        """The owner's streams older than `stream` are abandoned: a late batch of one is stale.
+        The copies they delivered stay (a drop refused: the node decides)."""
         self.floors[owner] = max(self.floors.get(owner, (0, 0)), (incarnation, stream))
         current = self.streams.get(owner)
         if current is not None and current.stream < stream:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from simhelpers import FAILURE_TIMEOUT, cluster, done, effects_since, pick, role_of
 
 from ring.core import Received, Rejected, Respond, Role
-from ring.core.messages import AckStatus, Batch, BatchAck, Header, SessionRecord
+from ring.core.messages import AckStatus, Batch, BatchAck, Done, DropBackups, Header, SessionRecord
 from ring.testing import SimCluster
 
 FT = FAILURE_TIMEOUT
@@ -75,3 +75,58 @@ def test_a_sender_ahead_of_the_receivers_view_commits_nothing_until_the_views_ag
     assert write.outcome == "ok" and write.result_version == 2
     assert role_of(sim, "a", "s1") == (Role.PRIMARY, 2)
     assert role_of(sim, "b", "s1") == (Role.BACKUP, 2)
+
+
+# ---------------------------------------------------------------- 2. DropBackups only from an owner that streams elsewhere
+
+def test_a_drop_from_the_predecessor_that_streams_to_us_is_refused_and_its_backups_stay() -> None:
+    """The review's DropBackups emptied d's backups of c. Identity is the shell's; here the owner
+    itself (or a bug) asks its current successor to drop the backups of its acknowledged writes:
+    b refuses without an answer, and the acknowledged session survives a's death."""
+    sim = cluster("abcd")
+    created = done(sim, sim.request("create", "a", "s1", payload=b"5"))
+    assert role_of(sim, "b", "s1") == (Role.BACKUP, 1)
+    mark = len(sim.effect_log)
+    stream = sim.node("a").outbound.stream
+    replies = forged(sim, "b", DropBackups(header_of(sim, "a"), stream + 1))
+    assert replies == []  # no Done: an honest sender would ask again
+    assert [e.what for _, e in effects_since(sim, mark, Rejected)] == ["DropBackups"]  # type: ignore[attr-defined]
+    assert role_of(sim, "b", "s1") == (Role.BACKUP, 1)
+    sim.crash("a")
+    sim.run(4 * FT)
+    read = done(sim, sim.request("read", "c", "s1", created.locator))
+    assert read.outcome == "ok" and read.loaded_data == b"5"
+
+
+def test_a_drop_never_touches_the_copies_of_another_owner() -> None:
+    """c is not b's predecessor, so its DropBackups is taken, and drops c's own backups only:
+    the backups b holds for a (its predecessor) stay."""
+    sim = cluster("abcd")
+    done(sim, sim.request("create", "a", "s1", payload=b"a's"))
+    done(sim, sim.request("create", "c", "s2", payload=b"c's"))
+    replies = forged(sim, "b", DropBackups(header_of(sim, "c"), 10_000))
+    assert [type(r) for r in replies] == [Done]
+    assert role_of(sim, "b", "s1") == (Role.BACKUP, 1)
+    assert role_of(sim, "d", "s2") == (Role.BACKUP, 1)
+
+
+def test_a_drop_sent_while_the_views_differ_is_taken_once_they_agree() -> None:
+    """b rejoins between a and c; a re-points to b and, its resync done, tells c to drop. c has
+    not heard b yet: a is still its predecessor, the drop is refused, a asks again, and once c
+    sees b the old backups go. Nothing is lost: b holds them."""
+    sim = cluster("abc")
+    done(sim, sim.request("create", "a", "s1", payload=b"1"))
+    sim.crash("b")
+    sim.run(4 * FT)
+    assert role_of(sim, "c", "s1") == (Role.BACKUP, 1)
+    sim.restart("b")
+    sim.cut("b", "c", both=False)  # c does not hear b for now
+    mark = len(sim.effect_log)
+    sim.run(2 * FT)
+    assert sim.node("a").successor == "b" and role_of(sim, "b", "s1") == (Role.BACKUP, 1)
+    refused = [e for n, e in effects_since(sim, mark, Rejected) if n == "c" and e.what == "DropBackups"]  # type: ignore[attr-defined]
+    assert refused and role_of(sim, "c", "s1") == (Role.BACKUP, 1)
+    sim.heal()
+    sim.run(4 * FT)
+    assert role_of(sim, "c", "s1") is None and role_of(sim, "b", "s1") == (Role.BACKUP, 1)
+    assert sim.node("a").outbound.drops_due == {}
