@@ -147,8 +147,11 @@ class ClaimReply:
     session_id: str
     claim_id: int
     status: ClaimStatus
-    record: SessionRecord | None = None
+    record: SessionRecord | None = None  # GRANTED only: the copy handed over
     known_incarnation: int = 0  # with FENCED: rejoin above this
+    # NOT_AUTHORITY: the version and owner of the copy the holder keeps (its data stays there)
+    held_version: int = 0
+    held_owner: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -330,7 +330,9 @@ class Node:
             if self.requests.adoptions.claimed_by(msg.claim_id) is not None:
                 self._fence(now, out, msg.header.sender, msg.known_incarnation)
             return
-        answer = ClaimAnswer(msg.status, msg.record)
+        # only a granted copy is taken from a reply (the shell's decoder drops any other record)
+        record = msg.record if msg.status is ClaimStatus.GRANTED else None
+        answer = ClaimAnswer(msg.status, record, msg.held_version, msg.held_owner)
         self.requests.claim_answered(msg.claim_id, msg.header.sender, answer, now, out)
 
     def _on_unreachable(self, peer: str, request: Message, now: float, out: list[Effect]) -> None:

@@ -8,10 +8,24 @@ nothing held changes and nothing unacknowledged is reported as committed.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from simhelpers import FAILURE_TIMEOUT, cluster, done, effects_since, pick, role_of
 
 from ring.core import Received, Rejected, Respond, Role
-from ring.core.messages import AckStatus, Batch, BatchAck, Done, DropBackups, Header, SessionRecord
+from ring.core.adoption import ClaimAnswer, Verdict, decide
+from ring.core.messages import (
+    AckStatus,
+    Batch,
+    BatchAck,
+    Claim,
+    ClaimReply,
+    ClaimStatus,
+    Done,
+    DropBackups,
+    Header,
+    SessionRecord,
+)
 from ring.testing import SimCluster
 
 FT = FAILURE_TIMEOUT
@@ -130,3 +144,44 @@ def test_a_drop_sent_while_the_views_differ_is_taken_once_they_agree() -> None:
     sim.run(4 * FT)
     assert role_of(sim, "c", "s1") is None and role_of(sim, "b", "s1") == (Role.BACKUP, 1)
     assert sim.node("a").outbound.drops_due == {}
+
+
+# ---------------------------------------------------------------- 3. a claim reads data only out of a granted copy
+
+def claim_reply(sim: SimCluster, to: str, claimer: str, sid: str, *, eager: bool = False) -> ClaimReply:
+    replies = forged(sim, to, Claim(header_of(sim, claimer), sid, 77, eager))
+    assert len(replies) == 1 and isinstance(replies[0], ClaimReply)
+    return replies[0]
+
+
+def test_a_claim_that_is_not_granted_carries_no_session_data() -> None:
+    """The review's Claim "as d" read a's session out of its backup. A backup of a live owner, a
+    live primary asked by an eager round, and a copy promised to another claimer answer with
+    at most the version and owner of what they keep; only a grant carries the record."""
+    sim = cluster("abcd")
+    done(sim, sim.request("create", "a", "s1", payload=b"secret"))
+    from_backup = claim_reply(sim, "b", "d", "s1")
+    assert from_backup.status is ClaimStatus.NOT_AUTHORITY and from_backup.record is None
+    assert (from_backup.held_version, from_backup.held_owner) == (1, "a")
+    from_primary = claim_reply(sim, "a", "d", "s1", eager=True)
+    assert from_primary.status is ClaimStatus.NOT_AUTHORITY and from_primary.record is None
+    granted = claim_reply(sim, "a", "d", "s1")  # a request's claim: a hands it over
+    assert granted.status is ClaimStatus.GRANTED and granted.record is not None
+    busy = claim_reply(sim, "a", "c", "s1")  # promised to d meanwhile
+    assert busy.status is ClaimStatus.BUSY and busy.record is None
+
+
+def test_a_version_without_data_decides_as_the_record_did() -> None:
+    """decide() reads only the version and owner of a NOT_AUTHORITY answer: an eager round still
+    yields to a live owner's newer copy, insists over an older one, and releases its holder."""
+    own = SessionRecord("s1", "c", 3, 0.0, 1800.0, data=b"x")
+    for version, verdict in ((4, Verdict.YIELD), (2, Verdict.INSIST)):
+        with_data = {"": ClaimAnswer(ClaimStatus.GRANTED, own),
+                     "a": ClaimAnswer(ClaimStatus.NOT_AUTHORITY, replace(own, owner="a", version=version))}
+        without = {"": with_data[""], "a": ClaimAnswer(ClaimStatus.NOT_AUTHORITY, None, version, "a")}
+        assert decide(with_data, False, eager=True, me="c") == decide(without, False, eager=True, me="c")
+        assert decide(without, False, eager=True, me="c").verdict is verdict
+    request_round = {"b": ClaimAnswer(ClaimStatus.GRANTED, own),
+                     "d": ClaimAnswer(ClaimStatus.NOT_AUTHORITY, None, 3, "b")}
+    d = decide(request_round, False)
+    assert d.verdict is Verdict.ADOPT and d.holders == ("b", "d") and d.top_version == 3
