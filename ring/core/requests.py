@@ -354,8 +354,15 @@ class Requests:
         if self.outbound.pending_count() >= self.settings.max_pending_writes:
             out.append(WriteFailed(request_id=req.request_id, reason=FailureReason.OVERLOADED))
             return
+        held = self.store.get(sid)
+        if (req.base_version == 0 and held is None and self.writes.latest(sid) is None
+                and self.store.primary_count >= self.settings.max_sessions):
+            # a new session beyond max-sessions (adoptions and backups never come this way: they are
+            # not refused). Creates still on their way may pass it by at most max-pending-writes
+            out.append(WriteFailed(request_id=req.request_id, reason=FailureReason.TOO_MANY_SESSIONS))
+            return
         record = next_record(
-            req, self.store.get(sid), self.writes.latest(sid), owner=self.me,
+            req, held, self.writes.latest(sid), owner=self.me,
             session_now=self.session_time(now), max_inactive=self.settings.session_timeout,
             max_size=self.settings.max_session_size)
         if isinstance(record, FailureReason):

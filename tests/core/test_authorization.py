@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from simhelpers import FAILURE_TIMEOUT, cluster, done, effects_since, pick, role_of
 
-from ring.core import Received, Rejected, Respond, Role
+from ring.core import FailureReason, Received, Rejected, Respond, Role
 from ring.core.adoption import ClaimAnswer, Verdict, decide
 from ring.core.messages import (
     AckStatus,
@@ -185,3 +185,43 @@ def test_a_version_without_data_decides_as_the_record_did() -> None:
                      "d": ClaimAnswer(ClaimStatus.NOT_AUTHORITY, None, 3, "b")}
     d = decide(request_round, False)
     assert d.verdict is Verdict.ADOPT and d.holders == ("b", "d") and d.top_version == 3
+
+
+# ---------------------------------------------------------------- 5. max-sessions: new sessions only
+
+def primaries(sim: SimCluster, name: str) -> int:
+    return sum(sim.node(name).store.count(Role.PRIMARY).values())
+
+
+def test_a_new_session_beyond_max_sessions_is_refused_and_nothing_is_written() -> None:
+    sim = cluster("abc", max_sessions=2)
+    first = done(sim, sim.request("create", "a", "s1", payload=b"1"))
+    done(sim, sim.request("create", "a", "s2", payload=b"2"))
+    third = done(sim, sim.request("create", "a", "s3", payload=b"3"))
+    assert third.outcome == "failed" and third.reason == FailureReason.TOO_MANY_SESSIONS.value
+    assert FailureReason.TOO_MANY_SESSIONS.retryable
+    assert all(role_of(sim, n, "s3") is None for n in "abc")
+    again = done(sim, sim.request("write", "a", "s1", first.locator, payload=b"1+"))
+    assert again.outcome == "ok"  # the sessions it owns are written as before
+    assert done(sim, sim.request("create", "b", "s3", payload=b"3")).outcome == "ok"  # per instance
+    done(sim, sim.request("invalidate", "a", "s1", first.locator))
+    assert done(sim, sim.request("create", "a", "s4", payload=b"4")).outcome == "ok"  # a logout frees one
+    assert sim.node("a").store.primary_count == primaries(sim, "a") == 2
+
+
+def test_adoptions_and_backups_are_never_limited() -> None:
+    """b is full of its own sessions and backs up a's; a dies: b adopts all of a's (refusing a
+    failover copy would lose it), and a request at c adopts one of them though c is full too."""
+    sim = cluster("abc", max_sessions=2)
+    made = [done(sim, sim.request("create", "a", f"a{i}", payload=b"a")) for i in range(2)]
+    for name in "bc":
+        for i in range(2):
+            assert done(sim, sim.request("create", name, f"{name}{i}", payload=b"x")).outcome == "ok"
+    assert role_of(sim, "b", "a0") == (Role.BACKUP, 1)
+    sim.crash("a")
+    sim.run(4 * FT)
+    assert primaries(sim, "b") == 4 and sim.node("b").store.primary_count == 4
+    moved = done(sim, sim.request("read", "c", "a1", made[1].locator))
+    assert moved.outcome == "ok" and moved.loaded_data == b"a"
+    assert role_of(sim, "c", "a1")[0] is Role.PRIMARY  # type: ignore[index]
+    assert done(sim, sim.request("create", "c", "c9", payload=b"x")).outcome == "failed"

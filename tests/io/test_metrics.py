@@ -85,3 +85,11 @@ def test_histogram_buckets_are_upper_bounds() -> None:
         h.observe(v)
     assert h.cumulative() == [("1", 2), ("2", 3), ("+Inf", 4)]
     assert h.count == 4 and h.total == 12.0
+
+
+def test_a_new_session_refused_by_max_sessions_is_counted_by_its_reason() -> None:
+    log = EventLog("a")
+    log.outcome(WriteFailed(request_id=1, reason=FailureReason.TOO_MANY_SESSIONS), "save", 0.001)
+    failures = _scrape(log, process=False)["ring_session_failures"]
+    assert [(s.labels, s.value) for s in failures.samples if s.name == "ring_session_failures_total"] == [
+        ({"op": "save", "reason": "too_many_sessions"}, 1.0)]
