@@ -29,6 +29,7 @@ CORE_ELEMENTS = {
     "session_timeout": "<session-timeout>", "request_timeout": "<request-timeout>",
     "max_discovery_hops": "<replica-discovery-max-hops>", "max_session_size": "<max-session-size>",
     "async_replication": "<async>", "replicate_on_read": "<getAttribute-triggers-replication>",
+    "max_sessions": "<max-sessions>",
 }
 
 MAX_SESSION_SIZE_LIMIT = 8 * 1024 * 1024  # above this one session is a blob store, not a session
@@ -150,6 +151,7 @@ class ReplicationSettings:
     failure_timeout: float = _CORE.failure_timeout
     session_timeout: float = _CORE.session_timeout
     max_session_size: int = _CORE.max_session_size
+    max_sessions: int = _CORE.max_sessions
     ntp_servers: tuple[str, ...] = ()  # no NTP query unless asked; peers' clocks are compared anyway
     max_clock_skew: float = 1.0  # well under the failure timeout, so expiry agrees across instances
     request_timeout: float = _CORE.request_timeout
@@ -290,6 +292,7 @@ class ReplicationSettings:
                 replicate_on_read=self.get_attribute_triggers_replication,
                 max_session_size=self.max_session_size,
                 request_timeout=self.request_timeout,
+                max_sessions=self.max_sessions,
             )
         except InvalidSettings as invalid:
             raise ConfigError(invalid.problems[0].render(CORE_ELEMENTS)) from None

@@ -124,6 +124,7 @@ REPLICATION_ELEMENTS: tuple[Element, ...] = (
     _setting("failure-timeout", seconds, "seconds of failed pings before a peer is declared dead"),
     _setting("session-timeout", seconds, "seconds a session may stay unused before it expires"),
     _setting("max-session-size", whole_number, "bytes; a larger encoded session is refused"),
+    _setting("max-sessions", whole_number, "sessions one instance owns; a new one beyond is refused (503)"),
     _setting("ntp-server", nonempty, "NTP server (host or host:port) checked at start", repeatable=True),
     _setting("max-clock-skew", seconds, "seconds of clock offset (NTP or peers) that refuse a start"),
     _setting("request-timeout", seconds, "seconds a request may wait for its backup's ack or an adoption"),

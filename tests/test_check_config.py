@@ -81,6 +81,8 @@ BAD_FILES = [
     ),
     ("<server><cluster>\n<instance><host>h</host></instance>\n<bogus/></cluster></server>", 3),
     ("<server><cluster>\n<instance><host>h</host><enabled>false</enabled></instance></cluster></server>", 2),
+    ("<server><cluster>\n<instance><host>h</host></instance>\n<session-replication>"
+     "<max-sessions>0</max-sessions></session-replication></cluster></server>", 3),
 ]
 
 

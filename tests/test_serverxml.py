@@ -74,6 +74,7 @@ def test_omitted_elements_take_ipLanet_and_documented_defaults() -> None:
     assert settings.cookie_name == "CLUSTERSESSIONLOCATOR"
     assert (settings.ping_interval, settings.failure_timeout, settings.session_timeout) == (0.5, 2.0, 1800.0)
     assert (settings.max_session_size, settings.ntp_servers, settings.max_clock_skew) == (1048576, (), 1.0)
+    assert settings.max_sessions == 100_000
     assert (settings.request_timeout, settings.session_cookie_name, settings.cookie_secure) == (
         10.0,
         "RINGSESSION",
@@ -93,6 +94,7 @@ def test_every_replication_element_sets_its_field(tmp_path: Path) -> None:
       <startup-discovery-timeout>2.5</startup-discovery-timeout> <cookie-name>LOC</cookie-name>
       <ping-interval>0.25</ping-interval> <failure-timeout>1</failure-timeout>
       <session-timeout>600</session-timeout> <max-session-size>4096</max-session-size>
+      <max-sessions>250</max-sessions>
       <ntp-server>ntp1.example</ntp-server> <ntp-server>10.0.0.1:1123</ntp-server>
       <max-clock-skew>0.5</max-clock-skew> <request-timeout>3</request-timeout>
       <session-cookie-name>SID</session-cookie-name> <cookie-secure>on</cookie-secure>
@@ -116,6 +118,7 @@ def test_every_replication_element_sets_its_field(tmp_path: Path) -> None:
         failure_timeout=1.0,
         session_timeout=600.0,
         max_session_size=4096,
+        max_sessions=250,
         ntp_servers=("ntp1.example", "10.0.0.1:1123"),
         max_clock_skew=0.5,
         request_timeout=3.0,
@@ -194,6 +197,7 @@ def test_core_settings_carries_what_the_core_needs() -> None:
     assert (core.ping_interval, core.failure_timeout, core.async_replication) == (0.1, 0.5, True)
     assert (core.max_discovery_hops, core.replicate_on_read, core.max_session_size) == (-1, True, 1048576)
     assert (core.session_timeout, core.request_timeout) == (1800.0, 10.0)
+    assert core.max_sessions == 100_000 and ReplicationSettings(max_sessions=7).core_settings().max_sessions == 7
 
 
 # -- every mistake, with its line -----------------------------------------------------------------
@@ -227,6 +231,9 @@ BAD = [
      "unknown element <instanse> in <cluster>: did you mean <instance>?", 2),
     ("misspelled host", INSTANCE_WITH.format("<hots>h</hots>"), "<hots> in <cluster><instance>: did you mean <host>?", 4),
     ("misspelled setting", with_replication("<failure-timout>3</failure-timout>"), "did you mean <failure-timeout>?", 10),
+    ("zero max-sessions", with_replication("<max-sessions>0</max-sessions>"), "<max-sessions> must be a positive number, got 0", 10),
+    ("negative max-sessions", with_replication("<max-sessions>-5</max-sessions>"), "<max-sessions> must be a positive number", 10),
+    ("max-sessions not a number", with_replication("<max-sessions>lots</max-sessions>"), "<max-sessions>", 10),
     ("wrong case", with_replication("<getattribute-triggers-replication>1</getattribute-triggers-replication>"),
      "did you mean <getAttribute-triggers-replication>?", 10),
     ("instance-id at cluster level", with_replication("<instance-id>a</instance-id>"),

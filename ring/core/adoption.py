@@ -8,8 +8,13 @@ max hops; instances it believes dead are skipped) and considers its own copy. Ho
     GRANTED        a primary, orphan or handed-over copy; the holder stops serving it and promises
                    it to X for request_timeout (others get BUSY meanwhile)
     NOT_AUTHORITY  a backup whose owner is alive: only the owner may hand it over
+                   (an eager claim gets it from a live primary too)
     BUSY           a write in flight for S, or promised to another claimer
     NOT_FOUND      no copy
+
+Only a GRANTED answer carries the session's record (its data): a claim never reads a copy out of
+an instance that does not hand it over. NOT_AUTHORITY says only which version, of which owner, the
+holder keeps, which is all `decide` needs of it.
 
 When every candidate answered (or failed), X decides with `decide()`: the newest granted copy
 wins if no answer reports anything newer, nobody is busy and no live candidate stayed silent; a
@@ -55,7 +60,16 @@ class Verdict(enum.Enum):
 @dataclass(slots=True)
 class ClaimAnswer:
     status: ClaimStatus | None  # None: unreachable
-    record: SessionRecord | None = None
+    record: SessionRecord | None = None  # GRANTED: the copy handed over
+    version: int = 0  # NOT_AUTHORITY: the version of the copy the holder keeps
+    owner: str = ""  # NOT_AUTHORITY: that copy's owner
+
+    @property
+    def held(self) -> tuple[int, str] | None:
+        """(version, owner) of the copy the answer reports, if any."""
+        if self.record is not None:
+            return self.record.version, self.record.owner
+        return (self.version, self.owner) if self.version > 0 else None
 
 
 UNREACHABLE = ClaimAnswer(None)
@@ -113,22 +127,23 @@ def decide(answers: dict[str, ClaimAnswer], alive_unanswered: bool, *, eager: bo
     then hands it over, and the newest copy wins as in every adoption).
     """
     granted = [(p, a.record) for p, a in answers.items() if a.status is ClaimStatus.GRANTED and a.record]
-    others = [a.record for a in answers.values() if a.status is ClaimStatus.NOT_AUTHORITY and a.record]
+    others = [h for a in answers.values() if a.status is ClaimStatus.NOT_AUTHORITY and (h := a.held)]
     busy = any(a.status is ClaimStatus.BUSY for a in answers.values())
     holders = tuple(
         p for p, a in answers.items()
-        if p and a.record is not None and a.status in (ClaimStatus.GRANTED, ClaimStatus.NOT_AUTHORITY)
+        if p and ((a.status is ClaimStatus.GRANTED and a.record is not None)
+                  or (a.status is ClaimStatus.NOT_AUTHORITY and a.held is not None))
     )
-    top = max([r.version for _, r in granted] + [r.version for r in others], default=0)
+    top = max([r.version for _, r in granted] + [version for version, _ in others], default=0)
     if alive_unanswered:
         # a live candidate that did not answer may hold the newest copy (a partial partition):
         # deciding without it could adopt an older one and leave two writable copies
         return Decision(Verdict.RETRY, top_version=top)
     # a backup also answers NOT_AUTHORITY (its owner is alive), and that owner may be the claimer
     # itself, taking back a copy it handed over: that is no live owner to yield to
-    owned = [r for r in others if not me or r.owner != me]
+    owned = [version for version, owner in others if not me or owner != me]
     if eager and owned:
-        if max(r.version for r in owned) >= max((r.version for _, r in granted), default=0):
+        if max(owned) >= max((r.version for _, r in granted), default=0):
             return Decision(Verdict.YIELD, top_version=top)
         return Decision(Verdict.INSIST, top_version=top)
     if granted:
@@ -147,8 +162,17 @@ class Grant:
     """The holder's answer to a claim, and the copy it keeps afterwards (None: unchanged)."""
 
     status: ClaimStatus
-    record: SessionRecord | None = None
+    record: SessionRecord | None = None  # GRANTED only
     keep: Copy | None = None
+
+    @property
+    def answer(self) -> ClaimAnswer:
+        """What the claimer is told: the record when granted, else at most its version and owner."""
+        if self.status is ClaimStatus.GRANTED:
+            return ClaimAnswer(self.status, self.record)
+        if self.status is ClaimStatus.NOT_AUTHORITY and self.record is not None:
+            return ClaimAnswer(self.status, None, self.record.version, self.record.owner)
+        return ClaimAnswer(self.status)
 
 
 def grant(held: Copy | None, claimer: str, now: float, *, busy: bool, owner_dead: bool,

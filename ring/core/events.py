@@ -29,6 +29,7 @@ class FailureReason(enum.Enum):
     TIMED_OUT = "not acknowledged before the deadline"  # indeterminate: it may still commit
     OVERLOADED = "too many writes waiting for the successor"  # refused at once, nothing written
     LEAVING = "this instance is stopping; retry elsewhere"  # a clean stop began: nothing written
+    TOO_MANY_SESSIONS = "this instance holds its maximum number of sessions"  # a new one refused (503)
 
     @property
     def retryable(self) -> bool:

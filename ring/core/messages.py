@@ -4,7 +4,9 @@ Mirrors protos/ring/v1/ring.proto (ring.io.codec translates, and maps each reque
 Every message carries the sender's id and incarnation: the fences are the incarnation, the stream
 number and sequence of a batch, and the session version. Requests (Ping, IndirectPing, Join,
 Claim, Release, DropBackups, Batch) get exactly one reply each; the core produces that reply as a
-`Respond` effect in the same step that received the request. Wall-clock readings for the clock
+`Respond` effect in the same step that received the request. Two are refused without one: a
+message from a non-member, and a DropBackups from the receiver's own predecessor (the shell turns
+a missing reply into an error, and the sender asks again). Wall-clock readings for the clock
 check travel beside the messages, at the transport (the core never reads a wall clock).
 """
 
@@ -46,6 +48,7 @@ class AckStatus(enum.Enum):
     FENCED = 2  # the receiver declared the sender dead at this incarnation
     STALE = 3  # an older stream than the receiver's current one
     REJECTED = 4  # out of sequence: the sender must restart the stream
+    NOT_NOW = 5  # the sender is not the receiver's predecessor (in its view): nothing applied, retry
 
 
 class ClaimStatus(enum.Enum):
@@ -144,8 +147,11 @@ class ClaimReply:
     session_id: str
     claim_id: int
     status: ClaimStatus
-    record: SessionRecord | None = None
+    record: SessionRecord | None = None  # GRANTED only: the copy handed over
     known_incarnation: int = 0  # with FENCED: rejoin above this
+    # NOT_AUTHORITY: the version and owner of the copy the holder keeps (its data stays there)
+    held_version: int = 0
+    held_owner: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,7 @@ from ring.core.requests import Place, Requests
 from ring.core.settings import CoreSettings
 from ring.core.status import NodeStatus
 from ring.core.store import Copy, Role, SessionStore
-from ring.core.topology import successor_of
+from ring.core.topology import predecessor_of, successor_of
 
 
 class Node:
@@ -271,6 +271,14 @@ class Node:
     # ---- replication
 
     def _on_batch(self, msg: Batch, now: float, out: list[Effect]) -> None:
+        if msg.header.sender != predecessor_of(self.me, self.order, self._alive):
+            # only our predecessor's stream makes backups here: a forged batch, or a sender whose
+            # view of the ring is ahead of or behind ours (a death or a rejoin not yet seen by
+            # both). Nothing applied, no stream state touched: it sends the same batch again later
+            reason = "not this instance's predecessor"
+            out.append(Rejected(peer=msg.header.sender, what="Batch", reason=reason))
+            out.append(Respond(message=BatchAck(self._header(), msg.stream, msg.seq, AckStatus.NOT_NOW, reason)))
+            return
         status, reason = self.inbound.receive(msg, self.store)
         if status is not AckStatus.OK:
             out.append(Rejected(peer=msg.header.sender, what="Batch", reason=reason))
@@ -281,7 +289,11 @@ class Node:
             return
         if msg.status is not AckStatus.OK:
             if msg.stream == self.outbound.stream:
-                if msg.status is AckStatus.FENCED:
+                if msg.status is AckStatus.NOT_NOW:
+                    # the successor does not see us as its predecessor yet (or any more): our views
+                    # differ until the next pings settle them. Nothing committed; same batch later
+                    self.outbound.not_now(msg.seq, now)
+                elif msg.status is AckStatus.FENCED:
                     self._fence(now, out, msg.header.sender, msg.known_incarnation)
                 else:
                     self._repoint(now, out)  # restart the stream with a full resync
@@ -296,6 +308,18 @@ class Node:
             out.append(ResyncFinished(successor=msg.header.sender))
 
     def _on_drop_backups(self, msg: DropBackups, now: float, out: list[Effect]) -> None:
+        """The sender streams elsewhere now: its backups here go (only its own: the store drops
+        the backups whose owner is the sender, delivered by its older streams). Our predecessor
+        streams to us, so its backups here are the copies of its acknowledged writes: a drop from
+        it is refused without an answer (a lie, a bug, or a view of the ring ahead of ours: the
+        sender asks again until our views agree). The streams it names as abandoned are taken as
+        such all the same (a late batch of one must plant nothing): numbers only go up, and the
+        worst a lying owner does with them is restart its own stream."""
+        if msg.header.sender == predecessor_of(self.me, self.order, self._alive):
+            self.inbound.abandon_older(msg.header.sender, msg.header.incarnation, msg.stream)
+            out.append(Rejected(peer=msg.header.sender, what="DropBackups",
+                                reason="the sender is this instance's predecessor: its backups stay"))
+            return
         self.inbound.drop_stream(msg.header.sender, msg.header.incarnation, msg.stream, self.store)
         out.append(Respond(message=Done(self._header())))
 
@@ -306,7 +330,9 @@ class Node:
             if self.requests.adoptions.claimed_by(msg.claim_id) is not None:
                 self._fence(now, out, msg.header.sender, msg.known_incarnation)
             return
-        answer = ClaimAnswer(msg.status, msg.record)
+        # only a granted copy is taken from a reply (the shell's decoder drops any other record)
+        record = msg.record if msg.status is ClaimStatus.GRANTED else None
+        answer = ClaimAnswer(msg.status, record, msg.held_version, msg.held_owner)
         self.requests.claim_answered(msg.claim_id, msg.header.sender, answer, now, out)
 
     def _on_unreachable(self, peer: str, request: Message, now: float, out: list[Effect]) -> None:

@@ -14,7 +14,10 @@ Receiver (`Inbound`). Per owner it remembers (incarnation, stream, next seq), an
 newest (incarnation, stream) it ever saw or was told of (a DropBackups names the owner's new
 stream), kept when the stream itself is forgotten. A batch of a newer stream must start at seq 0;
 a duplicate (seq already applied) is acknowledged again; a gap is refused, and the sender
-restarts; a batch of a stream below the floor is stale, so a late batch of an abandoned stream
+restarts; a batch from an instance that is not this one's predecessor in its current view is
+refused NOT_NOW before any of this (the node checks: a forged batch, or a view not yet agreed),
+and the sender sends it again later, committing nothing meanwhile; a batch of a stream below the
+floor is stale, so a late batch of an abandoned stream
 can never plant a backup nobody updates or drops. Records are applied only if newer than the copy
 held (store.apply_backup). When a resync completes, the owner's backups from older streams are
 dropped: they are sessions the owner no longer has.
@@ -151,6 +154,13 @@ class Outbound:
         f.resend_at = now + self.ack_timeout
         return self._as_batch(f)
 
+    def not_now(self, seq: int, now: float) -> None:
+        """The successor refused the in-flight batch for now (it does not see us as its
+        predecessor yet): send it again after a pause (half a ping interval), when the views may
+        agree; its writes stay uncommitted meanwhile."""
+        if self.in_flight is not None and self.in_flight.seq == seq:
+            self.in_flight.resend_at = now + self.retry_interval
+
     def link_broken(self, now: float) -> None:
         if self.in_flight is not None:
             self.in_flight.resend_at = min(self.in_flight.resend_at, now + self.retry_interval)
@@ -260,6 +270,11 @@ class Inbound:
         """The owner re-pointed its stream (DropBackups): its backups from older streams go, and
         so does every older stream of it still in flight (the floor)."""
         store.drop_backups_of(owner, older_than_stream=stream)
+        self.abandon_older(owner, incarnation, stream)
+
+    def abandon_older(self, owner: str, incarnation: int, stream: int) -> None:
+        """The owner's streams older than `stream` are abandoned: a late batch of one is stale.
+        The copies they delivered stay (a drop refused: the node decides)."""
         self.floors[owner] = max(self.floors.get(owner, (0, 0)), (incarnation, stream))
         current = self.streams.get(owner)
         if current is not None and current.stream < stream:

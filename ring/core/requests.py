@@ -221,8 +221,7 @@ class Requests:
     def _claim_round(self, a: adopt.PendingAdoption, now: float, out: list[Effect]) -> None:
         asked = [c for c in a.candidates if not self.membership.is_dead(c)]
         eager = a.eager
-        status, record = self._grant(a.session_id, self.me, now, eager=eager)
-        self.adoptions.begin_round(a, asked, adopt.ClaimAnswer(status, record), now)
+        self.adoptions.begin_round(a, asked, self._grant(a.session_id, self.me, now, eager=eager), now)
         for peer in asked:
             out.append(Send(to=peer, message=wire.Claim(self.place.header, a.session_id, a.claim_id, eager)))
         if a.complete():
@@ -315,9 +314,10 @@ class Requests:
         # every eager round asks every member, so the promisee's own copy is always in play)
         take_over = held is not None and held.weak and (
             not msg.eager or self._eager_rank(msg.header.sender) < self._eager_rank(held.granted_to))
-        status, record = self._grant(msg.session_id, msg.header.sender, now, eager=msg.eager,
-                                     may_take_over=take_over)
-        reply = wire.ClaimReply(self.place.header, msg.session_id, msg.claim_id, status, record)
+        answer = self._grant(msg.session_id, msg.header.sender, now, eager=msg.eager, may_take_over=take_over)
+        assert answer.status is not None
+        reply = wire.ClaimReply(self.place.header, msg.session_id, msg.claim_id, answer.status, answer.record,
+                                held_version=answer.version, held_owner=answer.owner)
         out.append(Respond(message=reply))
 
     def _eager_rank(self, claimer: str) -> int:
@@ -327,7 +327,8 @@ class Requests:
         return self.order.index(claimer) if claimer in self.order else len(self.order)
 
     def _grant(self, session_id: str, claimer: str, now: float, *, eager: bool = False,
-               may_take_over: bool = False) -> tuple[wire.ClaimStatus, wire.SessionRecord | None]:
+               may_take_over: bool = False) -> adopt.ClaimAnswer:
+        """Answer a claim of our copy (the record only if granted), and keep what is left of it."""
         held = self.store.get(session_id)
         granted = adopt.grant(
             held, claimer, now, busy=self.writes.writing(session_id) or self.outbound.carries(session_id),
@@ -341,7 +342,7 @@ class Requests:
                 # promise lapses an eager round finds out (the adopter answers, or we adopt it back)
                 self.handed[session_id] = granted.keep.granted_until
             self.store.put(granted.keep)
-        return granted.status, granted.record
+        return granted.answer
 
     def on_release(self, msg: wire.Release, out: list[Effect]) -> None:
         held = self.store.get(msg.session_id)
@@ -356,8 +357,15 @@ class Requests:
         if self.outbound.pending_count() >= self.settings.max_pending_writes:
             out.append(WriteFailed(request_id=req.request_id, reason=FailureReason.OVERLOADED))
             return
+        held = self.store.get(sid)
+        if (req.base_version == 0 and held is None and self.writes.latest(sid) is None
+                and self.store.primary_count >= self.settings.max_sessions):
+            # a new session beyond max-sessions (adoptions and backups never come this way: they are
+            # not refused). Creates still on their way may pass it by at most max-pending-writes
+            out.append(WriteFailed(request_id=req.request_id, reason=FailureReason.TOO_MANY_SESSIONS))
+            return
         record = next_record(
-            req, self.store.get(sid), self.writes.latest(sid), owner=self.me,
+            req, held, self.writes.latest(sid), owner=self.me,
             session_now=self.session_time(now), max_inactive=self.settings.session_timeout,
             max_size=self.settings.max_session_size)
         if isinstance(record, FailureReason):

@@ -38,6 +38,10 @@ class CoreSettings:
     # writes waiting for the successor's acknowledgement beyond which new ones are refused (503):
     # a slow or cut-off successor must not make the queue (and memory) grow without bound
     max_pending_writes: int = 10_000
+    # primaries one instance holds beyond which a new session is refused (503): one client creating
+    # sessions in a loop must not fill the memory (~1 KiB each: 100 MiB); adoptions and backups are
+    # never refused (refusing a failover copy would lose data)
+    max_sessions: int = 100_000
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -67,7 +71,7 @@ class CoreSettings:
             found.append(SettingProblem(
                 f"{{0}} must be -1 (no limit) or at least 1, got {self.max_discovery_hops}",
                 ("max_discovery_hops",)))
-        for name in ("max_session_size", "batch_max_bytes", "max_pending_writes"):
+        for name in ("max_session_size", "batch_max_bytes", "max_pending_writes", "max_sessions"):
             if getattr(self, name) <= 0:
                 found.append(SettingProblem(f"{{0}} must be a positive number, got {getattr(self, name)}",
                                             (name,)))

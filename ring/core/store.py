@@ -7,6 +7,9 @@ Theory of operation. Every session an instance knows about is held in exactly on
     ORPHAN       a backup whose owner was declared dead (read-only, adoptable)
     HANDED_OVER  this instance was its primary and granted it to a claimer (read-only, adoptable)
 
+`primary_count` is the number of live (not deleted) primaries, kept as copies change, so the
+max-sessions check of a new session costs nothing.
+
 Invariants: versions of one session only grow on any instance (a copy is replaced only by a
 strictly newer version, never by an older one); a PRIMARY is never overwritten by replication;
 tombstones (`deleted`) are kept like sessions until they expire, so an invalidated session can
@@ -57,6 +60,16 @@ class SessionStore:
     def __init__(self) -> None:
         self._copies: dict[str, Copy] = {}
         self.touched: set[str] = set()
+        self.primary_count = 0
+
+    def _set(self, session_id: str, copy: Copy) -> None:
+        self.primary_count += _live_primary(copy) - _live_primary(self._copies.get(session_id))
+        self._copies[session_id] = copy
+
+    def _del(self, session_id: str) -> Copy | None:
+        gone = self._copies.pop(session_id, None)
+        self.primary_count -= _live_primary(gone)
+        return gone
 
     def __len__(self) -> int:
         return len(self._copies)
@@ -68,12 +81,12 @@ class SessionStore:
         return self._copies.get(session_id)
 
     def put(self, copy: Copy) -> None:
-        self._copies[copy.record.session_id] = copy
+        self._set(copy.record.session_id, copy)
         self.touched.add(copy.record.session_id)
 
     def remove(self, session_id: str) -> Copy | None:
         self.touched.add(session_id)
-        return self._copies.pop(session_id, None)
+        return self._del(session_id)
 
     def primaries(self) -> list[SessionRecord]:
         return [c.record for c in self._copies.values() if c.role is Role.PRIMARY]
@@ -95,13 +108,13 @@ class SessionStore:
         would yield to it), and the copy is its backup, not a stale orphan to be dropped."""
         held = self._copies.get(record.session_id)
         if held is not None and held.role is Role.ORPHAN and held.version == record.version:
-            self._copies[record.session_id] = Copy(record, Role.BACKUP, stream=stream)
+            self._set(record.session_id, Copy(record, Role.BACKUP, stream=stream))
             return True
         if held is not None and (held.role is Role.PRIMARY or held.version >= record.version):
             if held.role is Role.BACKUP and held.version == record.version and held.stream < stream:
-                self._copies[record.session_id] = replace(held, stream=stream)
+                self._set(record.session_id, replace(held, stream=stream))
             return False
-        self._copies[record.session_id] = Copy(record, Role.BACKUP, stream=stream)
+        self._set(record.session_id, Copy(record, Role.BACKUP, stream=stream))
         return True
 
     def orphan_backups_of(self, owner: str) -> list[str]:
@@ -109,7 +122,7 @@ class SessionStore:
         orphaned = []
         for sid, c in list(self._copies.items()):
             if c.role is Role.BACKUP and c.record.owner == owner:
-                self._copies[sid] = Copy(c.record, Role.ORPHAN)
+                self._set(sid, Copy(c.record, Role.ORPHAN))
                 orphaned.append(sid)
         return orphaned
 
@@ -120,10 +133,10 @@ class SessionStore:
         (copies dropped, ids kept). Nothing acknowledged is thrown away on a fence."""
         dropped = [sid for sid, c in self._copies.items() if c.role is Role.HANDED_OVER]
         for sid in dropped:
-            del self._copies[sid]
+            self._del(sid)
         kept = list(self._copies)
         for sid in kept:
-            self._copies[sid] = Copy(self._copies[sid].record, Role.ORPHAN)
+            self._set(sid, Copy(self._copies[sid].record, Role.ORPHAN))
         self.touched.update(dropped)
         self.touched.update(kept)
         return len(dropped), kept
@@ -135,13 +148,13 @@ class SessionStore:
             if c.role is Role.BACKUP and c.record.owner == owner and c.stream < older_than_stream
         ]
         for sid in doomed:
-            del self._copies[sid]
+            self._del(sid)
         return len(doomed)
 
     def drop_roles(self, roles: tuple[Role, ...]) -> int:
         doomed = [sid for sid, c in self._copies.items() if c.role in roles]
         for sid in doomed:
-            del self._copies[sid]
+            self._del(sid)
         self.touched.update(doomed)
         return len(doomed)
 
@@ -149,9 +162,13 @@ class SessionStore:
         """Remove every copy (of any role) whose session has been idle past its timeout."""
         doomed = [sid for sid, c in self._copies.items() if c.record.expires_at <= session_now]
         for sid in doomed:
-            del self._copies[sid]
+            self._del(sid)
         self.touched.update(doomed)
         return len(doomed)
 
     def bytes_held(self) -> int:
         return sum(c.record.size for c in self._copies.values())
+
+
+def _live_primary(copy: Copy | None) -> int:
+    return int(copy is not None and copy.role is Role.PRIMARY and not copy.record.deleted)

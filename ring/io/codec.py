@@ -24,6 +24,7 @@ MAX_ID_LENGTH = 256
 _ACK = {
     wire.AckStatus.OK: pb.ACK_OK, wire.AckStatus.FENCED: pb.ACK_FENCED,
     wire.AckStatus.STALE: pb.ACK_STALE, wire.AckStatus.REJECTED: pb.ACK_REJECTED,
+    wire.AckStatus.NOT_NOW: pb.ACK_NOT_NOW,
 }
 _ACK_BACK = {v: k for k, v in _ACK.items()}
 _CLAIM = {
@@ -102,8 +103,9 @@ def encode(msg: wire.Message, *, wall_time: float = 0.0) -> Any:
         return pb.Claim(header=h, session_id=msg.session_id, claim_id=msg.claim_id, eager=msg.eager)
     if isinstance(msg, wire.ClaimReply):
         reply = pb.ClaimReply(header=h, session_id=msg.session_id, claim_id=msg.claim_id,
-                              status=_CLAIM[msg.status], known_incarnation=msg.known_incarnation)
-        if msg.record is not None:
+                              status=_CLAIM[msg.status], known_incarnation=msg.known_incarnation,
+                              held_version=msg.held_version, held_owner=msg.held_owner)
+        if msg.record is not None and msg.status is wire.ClaimStatus.GRANTED:
             reply.record.CopyFrom(record_to_pb(msg.record))
         return reply
     if isinstance(msg, wire.Release):
@@ -145,8 +147,11 @@ def decode(p: Any, max_size: int = 8 << 20) -> wire.Message:
     if isinstance(p, pb.ClaimReply):
         if p.status not in _CLAIM_BACK:
             raise ProtocolError("claim reply with an unknown status")
-        record = record_from_pb(p.record, max_size) if p.HasField("record") else None
-        return wire.ClaimReply(h, p.session_id, p.claim_id, _CLAIM_BACK[p.status], record, p.known_incarnation)
+        status = _CLAIM_BACK[p.status]
+        # session data travels only with a granted copy: a record beside any other status is ignored
+        record = record_from_pb(p.record, max_size) if p.HasField("record") and status is wire.ClaimStatus.GRANTED else None
+        return wire.ClaimReply(h, p.session_id, p.claim_id, status, record, p.known_incarnation,
+                               p.held_version, p.held_owner[:MAX_ID_LENGTH])
     if isinstance(p, pb.Release):
         return wire.Release(h, p.session_id, p.version)
     if isinstance(p, pb.DropBackups):

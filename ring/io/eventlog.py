@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -38,6 +39,9 @@ from ring.core.narrate import describe
 log = logging.getLogger("ring.engine")
 
 UNREPLICATED_LOG_INTERVAL = 10.0  # seconds between warnings about writes without a backup
+# seconds between lines about one peer's refused messages of one type: a forging or confused peer
+# (or views that differ for a while) must not write a line per message
+REJECTED_LOG_INTERVAL = 10.0
 
 
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -82,16 +86,45 @@ class Stats:
     unreplicated: int = 0
     failed: int = 0
     failures: Counter[tuple[str, str]] = field(default_factory=Counter)  # (op, reason) -> n
+    rejected: Counter[str] = field(default_factory=Counter)  # peer messages the core refused, by type
     save_seconds: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
     load_seconds: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
     resync_seconds: Histogram = field(default_factory=lambda: Histogram(RESYNC_BUCKETS))
     batch_records: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
 
 
+class RejectionLog:
+    """One line per (peer, message type) per interval, with the count refused meanwhile. The line
+    names the peer, the type and the core's reason (never a session id: reasons carry none)."""
+
+    MAX_KEYS = 4096  # (peer, type) pairs remembered; a sender name is the peer's to choose
+
+    def __init__(self, me: str, interval: float = REJECTED_LOG_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.me = me
+        self.interval = interval
+        self._clock = clock
+        self._pending: dict[tuple[str, str], tuple[float, int]] = {}  # -> (last logged, refused since)
+
+    def rejected(self, e: Rejected) -> None:
+        now = self._clock()
+        key = (e.peer[:255], e.what)
+        last, count = self._pending.get(key, (-self.interval - 1.0, 0))
+        count += 1
+        if now - last >= self.interval:
+            more = f" ({count} {e.what} refused since the last report)" if count > 1 else ""
+            log.info("%s refuses %s from %s: %s%s", self.me, e.what, key[0], e.reason, more)
+            last, count = now, 0
+        if len(self._pending) >= self.MAX_KEYS and key not in self._pending:
+            self._pending.clear()
+        self._pending[key] = (last, count)
+
+
 class EventLog:
-    def __init__(self, me: str, path: str | None = None) -> None:
+    def __init__(self, me: str, path: str | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.me = me
         self.stats = Stats()
+        self.rejections = RejectionLog(me, clock=clock)
         self._file: IO[str] | None = open(path, "a", buffering=1) if path else None  # noqa: SIM115
         self._unreplicated_logged = -1e18
         self._resync_started: dict[str, float] = {}  # successor -> monotonic start
@@ -104,14 +137,16 @@ class EventLog:
             self.stats.adoptions += 1
             self.note("adopted", source=e.from_peer)
             return  # one per failed-over request: counted, not logged
+        if isinstance(e, Rejected):
+            self.stats.rejected[e.what] += 1
+            self.rejections.rejected(e)  # throttled
+            return
         if line and isinstance(e, Fenced):
             log.error("%s", line)
         elif line and isinstance(e, PeerDeclaredDead):
             log.warning("%s", line)
         elif line:
             log.info("%s", line)
-        elif isinstance(e, Rejected):
-            log.info("rejected %s from %s: %s", e.what, e.peer, e.reason)
         self._record(e)
 
     def outcome(self, e: RequestOutcome, op: str = "", seconds: float | None = None) -> None:

@@ -55,6 +55,8 @@ _WRITE_ERRORS: dict[FailureReason, type[Exception]] = {
     # adopted by another instance since the request loaded it: a stale base (ring.web.merge
     # reloads, which adopts it back, and re-applies the request's keys)
     FailureReason.MOVED: SessionStale,
+    # nothing written: this instance owns max-sessions sessions already (503, retry later)
+    FailureReason.TOO_MANY_SESSIONS: SessionUnavailable,
 }
 
 

@@ -8,7 +8,8 @@ in the name, one metric with a label rather than one metric per value); tests/io
 pins them, so a rename is a visible decision.
 
     ring_session_{loads,saves,invalidations,adoptions}_total, ring_unreplicated_saves_total,
-    ring_session_failures_total{op,reason}, ring_refused_calls_total, ring_view_changes_total
+    ring_session_failures_total{op,reason}, ring_refused_calls_total, ring_view_changes_total,
+    ring_rejected_messages_total{message}
     ring_sessions{role=primary|backup|orphan,owner}, ring_peer_up{peer}, ring_resyncing,
     ring_lease_valid, ring_ready, ring_pending_writes
     ring_session_{load,save}_duration_seconds, ring_resync_duration_seconds,
@@ -90,6 +91,13 @@ class InstanceCollector(Collector):
         yield failures
         yield CounterMetricFamily("ring_refused_calls", "replication-port calls refused (stranger, "
                                   "bad key, malformed)", value=src.refused())
+        rejected = CounterMetricFamily(
+            "ring_rejected_messages", "peer messages the core refused, by type (a batch from an instance "
+            "that is not this one's predecessor, a drop of its backups by the predecessor, a stale or "
+            "out-of-sequence batch, a sender declared dead)", labels=["message"])
+        for message, n in sorted(src.stats.rejected.items()):
+            rejected.add_metric([message], n)
+        yield rejected
         for name, (doc, value) in src.extra_counters.items():
             yield CounterMetricFamily(name, doc, value=value())
 

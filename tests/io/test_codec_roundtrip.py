@@ -33,8 +33,12 @@ MESSAGES = {
     wire.BatchAck: st.builds(wire.BatchAck, headers, u64, u64, st.sampled_from(wire.AckStatus),
                              st.text(max_size=30), u64),
     wire.Claim: st.builds(wire.Claim, headers, st.text(min_size=1, max_size=43), u64, st.booleans()),
+    # a record travels only with a grant (the decoder drops any other), a held version without one
     wire.ClaimReply: st.builds(wire.ClaimReply, headers, st.text(max_size=43), u64,
-                               st.sampled_from(wire.ClaimStatus), st.none() | records, u64),
+                               st.just(wire.ClaimStatus.GRANTED), st.none() | records, u64)
+    | st.builds(wire.ClaimReply, headers, st.text(max_size=43), u64,
+                st.sampled_from([s for s in wire.ClaimStatus if s is not wire.ClaimStatus.GRANTED]),
+                st.none(), u64, u64, names),
     wire.Release: st.builds(wire.Release, headers, st.text(max_size=43), u64),
     wire.DropBackups: st.builds(wire.DropBackups, headers, u64),
     wire.Leave: st.builds(wire.Leave, headers),
@@ -96,3 +100,12 @@ def test_status_reply_carries_the_node_status() -> None:
     assert (reply.id, reply.address, reply.successor, reply.primaries, dict(reply.orphans)) == (
         "a", "127.0.0.1:1099", "b", 3, {"c": 2})
     assert [(p.id, p.state, p.incarnation) for p in reply.peers] == [("b", "alive", 7)]
+
+
+def test_a_record_beside_a_claim_status_other_than_granted_is_not_decoded() -> None:
+    record = wire.SessionRecord("s1", "a", 4, 0.0, 1800.0, False, b"secret")
+    sent = codec.encode(wire.ClaimReply(wire.Header("b", 1), "s1", 3, wire.ClaimStatus.GRANTED, record))
+    sent.status = pb.CLAIM_NOT_AUTHORITY
+    sent.held_version, sent.held_owner = 4, "a"
+    got = codec.decode(type(sent).FromString(sent.SerializeToString()))
+    assert isinstance(got, wire.ClaimReply) and got.record is None and (got.held_version, got.held_owner) == (4, "a")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import pytest
 from inprocess import FAST, InProcessRing
@@ -73,6 +74,26 @@ def test_every_failure_reason_becomes_the_ports_error() -> None:
             await a.save(SID, 1, b"late")
 
     run(scenario)
+
+
+def test_a_new_session_beyond_max_sessions_is_unavailable_and_counted() -> None:
+    """The port's SessionUnavailable is the HTTP side's 503 (counted by reason: tests/io/test_metrics.py)."""
+    async def scenario(ring: InProcessRing) -> None:
+        a = ring.backend("a")
+        await a.save(SID, 0, b"v1")
+        with pytest.raises(SessionUnavailable, match="maximum number of sessions"):
+            await a.save(SID2, 0, b"one too many")
+        await a.save(SID, 1, b"v2")  # its own sessions are written as before
+
+    async def main() -> None:
+        ring = InProcessRing("abc", replace(FAST, max_sessions=1))
+        await ring.start()
+        try:
+            await scenario(ring)
+        finally:
+            await ring.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
 
 
 def test_a_thread_waits_on_the_loop_through_the_thread_facade() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ring.core import FailureReason, Loaded, LoadFailed, NodeStatus, WriteCommitted, WriteFailed
+from ring.core import FailureReason, Loaded, LoadFailed, NodeStatus, Rejected, WriteCommitted, WriteFailed
 from ring.io.eventlog import EventLog, Histogram
 from ring.io.metrics import Sources, registry_for, render
 
@@ -12,7 +15,7 @@ PINNED = {
     "ring_session_loads": "counter", "ring_session_saves": "counter",
     "ring_session_invalidations": "counter", "ring_session_adoptions": "counter",
     "ring_unreplicated_saves": "counter", "ring_session_failures": "counter",
-    "ring_refused_calls": "counter", "ring_view_changes": "counter",
+    "ring_refused_calls": "counter", "ring_view_changes": "counter", "ring_rejected_messages": "counter",
     "ring_session_load_duration_seconds": "histogram", "ring_session_save_duration_seconds": "histogram",
     "ring_resync_duration_seconds": "histogram", "ring_replication_batch_records": "histogram",
     "ring_build_info": "gauge", "ring_ready": "gauge", "ring_sessions": "gauge", "ring_peer_up": "gauge",
@@ -85,3 +88,35 @@ def test_histogram_buckets_are_upper_bounds() -> None:
         h.observe(v)
     assert h.cumulative() == [("1", 2), ("2", 3), ("+Inf", 4)]
     assert h.count == 4 and h.total == 12.0
+
+
+def test_a_new_session_refused_by_max_sessions_is_counted_by_its_reason() -> None:
+    log = EventLog("a")
+    log.outcome(WriteFailed(request_id=1, reason=FailureReason.TOO_MANY_SESSIONS), "save", 0.001)
+    failures = _scrape(log, process=False)["ring_session_failures"]
+    assert [(s.labels, s.value) for s in failures.samples if s.name == "ring_session_failures_total"] == [
+        ({"op": "save", "reason": "too_many_sessions"}, 1.0)]
+
+
+def test_refused_peer_messages_are_counted_by_type_and_logged_once_per_peer_per_interval(
+        caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    log = EventLog("c", clock=lambda: now[0])
+    forged = Rejected(peer="a", what="Batch", reason="not this instance's predecessor")
+    with caplog.at_level(logging.INFO, logger="ring.engine"):
+        for _ in range(5):
+            log.ring_event(forged)
+        log.ring_event(Rejected(peer="b", what="Batch", reason="not this instance's predecessor"))
+        log.ring_event(Rejected(peer="a", what="DropBackups", reason="the sender is this instance's predecessor"))
+        now[0] += 10.0
+        log.ring_event(forged)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "c refuses Batch from a: not this instance's predecessor",
+        "c refuses Batch from b: not this instance's predecessor",
+        "c refuses DropBackups from a: the sender is this instance's predecessor",
+        "c refuses Batch from a: not this instance's predecessor (5 Batch refused since the last report)",
+    ]
+    rejected = _scrape(log, process=False)["ring_rejected_messages"]
+    assert {s.labels["message"]: s.value for s in rejected.samples if s.name == "ring_rejected_messages_total"} == {
+        "Batch": 7.0, "DropBackups": 1.0}

@@ -14,6 +14,7 @@ class AckStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACK_FENCED: _ClassVar[AckStatus]
     ACK_STALE: _ClassVar[AckStatus]
     ACK_REJECTED: _ClassVar[AckStatus]
+    ACK_NOT_NOW: _ClassVar[AckStatus]
 
 class ClaimStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -28,6 +29,7 @@ ACK_OK: AckStatus
 ACK_FENCED: AckStatus
 ACK_STALE: AckStatus
 ACK_REJECTED: AckStatus
+ACK_NOT_NOW: AckStatus
 CLAIM_STATUS_UNSPECIFIED: ClaimStatus
 CLAIM_GRANTED: ClaimStatus
 CLAIM_NOT_FOUND: ClaimStatus
@@ -176,20 +178,24 @@ class Claim(_message.Message):
     def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., session_id: _Optional[str] = ..., claim_id: _Optional[int] = ..., eager: _Optional[bool] = ...) -> None: ...
 
 class ClaimReply(_message.Message):
-    __slots__ = ("header", "session_id", "claim_id", "status", "record", "known_incarnation")
+    __slots__ = ("header", "session_id", "claim_id", "status", "record", "known_incarnation", "held_version", "held_owner")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     RECORD_FIELD_NUMBER: _ClassVar[int]
     KNOWN_INCARNATION_FIELD_NUMBER: _ClassVar[int]
+    HELD_VERSION_FIELD_NUMBER: _ClassVar[int]
+    HELD_OWNER_FIELD_NUMBER: _ClassVar[int]
     header: Header
     session_id: str
     claim_id: int
     status: ClaimStatus
     record: SessionRecord
     known_incarnation: int
-    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., session_id: _Optional[str] = ..., claim_id: _Optional[int] = ..., status: _Optional[_Union[ClaimStatus, str]] = ..., record: _Optional[_Union[SessionRecord, _Mapping]] = ..., known_incarnation: _Optional[int] = ...) -> None: ...
+    held_version: int
+    held_owner: str
+    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., session_id: _Optional[str] = ..., claim_id: _Optional[int] = ..., status: _Optional[_Union[ClaimStatus, str]] = ..., record: _Optional[_Union[SessionRecord, _Mapping]] = ..., known_incarnation: _Optional[int] = ..., held_version: _Optional[int] = ..., held_owner: _Optional[str] = ...) -> None: ...
 
 class ClaimMany(_message.Message):
     __slots__ = ("claims",)
