@@ -439,7 +439,7 @@ class Node:
         self.outbound.drain_alone()  # what was in flight is the fenced incarnation's: forgotten
         self.requests.fail_all(out)
         self.requests.adopt_eagerly(kept)
-        self.inbound = Inbound()
+        self.inbound.fenced()
         self.outbound.repoint(self._successor, [])
         out.append(Fenced(old_incarnation=old, new_incarnation=self.incarnation, dropped=dropped, kept=len(kept)))
 

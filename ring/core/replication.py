@@ -280,5 +280,14 @@ class Inbound:
         if current is not None and current.stream < stream:
             self.forget(owner)
 
+    def fenced(self) -> None:
+        """This instance was declared dead: every stream in progress to it is abandoned (its
+        predecessor re-points, and streams to it again from a newer stream once it rejoins). The
+        floors stay, above those streams: a late batch of one (a cut healing, TCP sending what it
+        held back) would plant backups nobody updates or drops."""
+        for owner, s in self.streams.items():
+            self.floors[owner] = max(self.floors.get(owner, (0, 0)), (s.incarnation, s.stream + 1))
+        self.streams.clear()
+
     def forget(self, owner: str) -> None:
         self.streams.pop(owner, None)

@@ -307,3 +307,31 @@ def test_a_hinted_holder_declared_dead_during_the_claim_round_still_makes_it_una
     read = done(sim, sim.request("read", "a", "s1", made.locator))
     sim.run(FT)
     assert read.outcome == "ok" and read.loaded_data == b"before"
+
+
+def test_a_fence_keeps_the_floor_of_each_owners_streams() -> None:
+    """A late batch of an abandoned stream (TCP retransmits it once a cut heals) must stay stale
+    after the receiver is fenced: the fence forgets the streams in progress, not which streams
+    were abandoned. In the drill's 2+2, d was fenced at the heal and then planted a resync of b's
+    from before the cut, adopted it in the next split: 210 acknowledged increments lost."""
+    from ring.testing import TICK
+
+    sim = cluster("abcd")
+    done(sim, sim.request("create", "c", "s1", payload=b"one"))
+    c = sim.node("c")
+    old = Batch(Header("c", c.incarnation), c.outbound.stream,
+                0, (SessionRecord("s9", "c", 7, 0.0, 1800.0, False, b"stale"),), False, False)
+    sim.isolate("d")
+    sim.run(4 * FAILURE_TIMEOUT)
+    # c re-pointed away from d: d learns of the newer stream only when c streams to it again
+    d_before = sim.node("d").incarnation
+    sim.heal()
+    end = sim.now + 4 * FAILURE_TIMEOUT
+    while sim.node("d").incarnation == d_before:
+        assert sim.now < end, "d was not fenced after the heal"
+        sim.deliver_all()
+        sim.now += TICK
+        sim.tick_all()
+    assert sim.node("d").inbound.floors.get("c", (0, 0)) > (old.header.incarnation, old.stream)
+    sim.feed("d", Received(message=old))
+    assert "s9" not in sim.node("d").copies()
