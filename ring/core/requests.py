@@ -120,11 +120,10 @@ class Requests:
                 return
             self._loaded(req.request_id, None if held.record.deleted else held.record, out)
             return
-        candidates = [
-            c for c in discovery_candidates(self.me, self.order, req.hint_primary, req.hint_backup,
-                                            self.settings.max_discovery_hops)
-            if not self.membership.is_dead(c)
-        ]
+        # every round asks the candidates alive then (_claim_round): one declared dead now may be
+        # back before the round decides, and must be asked then (_decide)
+        candidates = discovery_candidates(self.me, self.order, req.hint_primary, req.hint_backup,
+                                          self.settings.max_discovery_hops)
         a = self.adoptions.start(req.request_id, sid, candidates, deadline)
         a.hints = tuple(h for h in (req.hint_primary, req.hint_backup) if h)
         self._claim_round(a, now, out)
@@ -233,6 +232,12 @@ class Requests:
             if ours is None or ours.granted_to != self.me:
                 self.adoptions.retry_later(a, now)  # our own copy was taken over meanwhile
                 return
+        if any(c not in a.asked and not self.membership.is_dead(c) for c in a.candidates):
+            # a candidate came back (a rejoin, a heal) after this round asked the others: its copy
+            # may be the newest, and a hinted holder alive but not asked is no sign of a session
+            # gone. Ask again, with it
+            self._claim_round(a, now, out)
+            return
         d = self.adoptions.decide(a, self.membership.is_dead, self.me)
         if d.verdict is adopt.Verdict.RETRY:
             self.adoptions.retry_later(a, now)

@@ -335,3 +335,28 @@ def test_a_fence_keeps_the_floor_of_each_owners_streams() -> None:
     assert sim.node("d").inbound.floors.get("c", (0, 0)) > (old.header.incarnation, old.stream)
     sim.feed("d", Received(message=old))
     assert "s9" not in sim.node("d").copies()
+
+
+def test_a_hinted_holder_back_alive_during_the_round_is_asked_before_the_session_is_new() -> None:
+    """2+2 healing: a's round for b's session started while b and c were declared dead (so only d
+    was a candidate), and c rejoined at a before the round decided. A hinted holder that is alive
+    but was never asked is no evidence that the session is gone: the round asks it. In the drill a
+    answered with an empty session here (whole sessions lost)."""
+    sim = cluster("abcd")
+    made = done(sim, sim.request("create", "b", "s1", payload=b"before"))
+    assert made.locator == ("b", "c")
+    for x in "ad":
+        for y in "bc":
+            sim.cut(x, y)
+    sim.run(4 * FT)
+    assert sim.node("a").membership.is_dead("b") and sim.node("a").membership.is_dead("c")
+    sim.cut("a", "d", both=False)  # a's claim to d is slow to be answered: the round waits
+    moved = sim.request("read", "a", "s1", made.locator)
+    sim.run(FT / 2)
+    sim.heal()
+    sim.run(6 * FT)
+    assert moved.phase == "done", moved
+    assert not (moved.outcome == "ok" and moved.loaded_version == 0), f"served as new: {moved}"
+    read = done(sim, sim.request("read", "a", "s1", made.locator))
+    sim.run(FT)
+    assert read.outcome == "ok" and read.loaded_data == b"before", read

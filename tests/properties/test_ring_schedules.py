@@ -103,14 +103,12 @@ SCHEDULES = {
         "state.crash_right_after_a_write(i=1); state.stabilize(reader=0); state.restart(i=0); "
         "state.advance(steps=1); state.deliver_all(); state.crash(i=0); state.advance(steps=1); "
         "state.stabilize(reader=0)"),
-}
-
-# found and not fixed yet: strict, so the fix shows here
-KNOWN = {
     # a 6-ring: a restarts while b,c,d cannot reach e,f (one way). b declares f dead with c and d:
     # a majority of b's view {b..f}, b not having heard a's rejoin yet; f keeps its lease with a
     # and e: half of f's view {a..f} with its first instance a. Two quorums of different views
-    # need not share a member: b adopts s5 while f still serves it (seed 1954064954).
+    # need not share a member: b adopted s5 while f still served it (seed 1954064954). Since a
+    # claim round asks a candidate that came back before it decides, this schedule no longer gets
+    # there; the argument about quorums over views that differ still stands (issue 9's note)
     "rejoin-splits-the-quorum": (
         "state.start(size=6); state.advance(steps=1); state.create(i=0); state.deliver_all(); "
         "state.leave(i=1); state.drop(i=0); state.stabilize(reader=1); "
@@ -145,8 +143,3 @@ def _notes_off(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_schedule(name: str) -> None:
     replay(SCHEDULES[name])
 
-
-@pytest.mark.xfail(strict=True, reason="issue 9: quorums over views that differ across a rejoin")
-@pytest.mark.parametrize("name", sorted(KNOWN))
-def test_known_failing_schedule(name: str) -> None:
-    replay(KNOWN[name])
