@@ -109,7 +109,12 @@ class Nemesis:
         return None
 
     def orphans(self) -> int:
-        return sum(sum(r["orphans"].values()) for r in self.cluster.status(0.5) if r["state"] == "alive")
+        return sum(sum(held.values()) for held in self.orphans_held().values())
+
+    def orphans_held(self) -> dict[str, dict[str, int]]:
+        """instance -> {dead owner: orphans it holds for it}, for the running instances holding any."""
+        return {r["id"]: dict(r["orphans"]) for r in self.cluster.status(0.5)
+                if r["state"] == "alive" and r["orphans"]}
 
     def settle(self, what: str, detail: dict[str, Any]) -> tuple[float | None, float | None]:
         """Wait until the ring healed, then until the orphans were adopted: (healed at, adopted at).
@@ -129,6 +134,7 @@ class Nemesis:
                 return healed, time.monotonic()
             if self.served_since(healed) or time.monotonic() >= deadline:
                 detail["orphans_left"] = left
+                detail["orphans_held"] = self.orphans_held()  # who holds them, for whom
                 if not self.served_since(healed):
                     detail["orphans_wait_timed_out"] = True
                     self.say(f"{left} orphans still not adopted {self.orphan_timeout:g} s after {what}")
