@@ -276,6 +276,11 @@ class Requests:
         held = self.store.get(a.session_id)
         if held is not None and held.granted_to == self.me and held.role is not Role.PRIMARY:
             self.store.put(replace(held, granted_to="", granted_until=0.0, weak=False))
+        if a.request_id is not None and held is not None and held.role is Role.ORPHAN:
+            # the eager adoption skipped this orphan while a request's round had it: the round
+            # ends without adopting (expired, say), so the orphan goes back to the eager queue,
+            # or it stays a single copy until its user returns
+            self.eager[a.session_id] = None
 
     def _release(self, session_id: str, d: adopt.Decision, now: float, out: list[Effect]) -> None:
         """Tell every other holder to drop its copy (no newer than the versions seen). The

@@ -98,6 +98,21 @@ SCHEDULES = {
     # found nothing, yet the test's client kept a locator naming a, where the shells drop the
     # cookies of a session the cluster does not hold. a died after b's rejoin; alone, b refused a
     # session its hint placed on the dead a (the CI profile's schedule at 9e32696)
+    # a 3-ring: a read at a of c's session (a held its backup) was still claiming when c crashed;
+    # a's backup became an orphan, and the eager adoption of orphans skipped it (a request's round
+    # had it). The request's round then expired without adopting and nobody adopted the orphan: a
+    # single copy after the ring settled (rotating seed 653609398 at 10,000 examples)
+    "a-request-round-expires-on-an-orphan": (
+        "state.start(size=3); state.create(i=0); state.deliver_all(); state.create(i=0); "
+        "state.deliver_all(); state.advance(steps=1); state.create(i=0); state.deliver_all(); "
+        "state.advance(steps=14); state.deliver_all(); state.advance(steps=2); "
+        "state.create(i=0); state.stabilize(reader=0); state.leave(i=5); state.drop(i=0); "
+        "state.request(how='cookie', i=0, kind='read', s=2718); state.deliver_all(); "
+        "state.advance(steps=5); state.stall(steps=12); state.advance(steps=12); "
+        "state.advance(steps=15); state.create(i=5); state.deliver(i=299); state.restart(i=0); "
+        "state.advance(steps=18); state.duplicate(i=47560); state.create(i=0); "
+        "state.write_to_a_read_only_copy(role=Role.ORPHAN, s=18181); state.stall(steps=12); "
+        "state.stall(steps=17); state.advance(steps=8); state.stabilize(reader=0); "),
     "read-of-nothing-keeps-a-locator": (
         "state.start(size=2); state.advance(steps=1); state.advance(steps=1); state.deliver_all(); "
         "state.crash_right_after_a_write(i=1); state.stabilize(reader=0); state.restart(i=0); "
