@@ -29,6 +29,13 @@ def holders(sim: SimCluster, sid: str) -> dict[str, tuple[Role, int, bool]]:
 
 # ---------------------------------------------------------------- 1. a logout never comes back
 
+
+def split(sim: SimCluster, one: str, other: str) -> None:
+    """Cut every link between the instances of `one` and those of `other`, both ways."""
+    for x in one:
+        for y in other:
+            sim.cut(x, y)
+
 def test_a_lost_release_is_sent_again_until_the_holder_confirms() -> None:
     sim = cluster("abcd")
     created = done(sim, sim.request("create", "a", "s1", payload=b"x"))
@@ -257,10 +264,7 @@ def test_the_majority_side_of_a_split_does_not_serve_as_new_a_session_held_on_th
     sim = cluster("abcd")
     made = done(sim, sim.request("create", "c", "s1", payload=b"before"))
     assert made.locator == ("c", "d")
-    for x in "ab":
-        for y in "cd":
-            sim.cut(x, y)
-            sim.cut(y, x)
+    split(sim, "ab", "cd")
     sim.run(4 * FT)
     assert sim.node("a").membership.is_dead("c") and sim.node("a").membership.is_dead("d")
     moved = sim.request("read", "a", "s1", made.locator)
@@ -292,10 +296,7 @@ def test_a_hinted_holder_declared_dead_during_the_claim_round_still_makes_it_una
     sim = cluster("abcd")
     made = done(sim, sim.request("create", "c", "s1", payload=b"before"))
     assert made.locator == ("c", "d")
-    for x in "ab":
-        for y in "cd":
-            sim.cut(x, y)
-            sim.cut(y, x)
+    split(sim, "ab", "cd")
     sim.run(FT / 2)
     assert not sim.node("a").membership.is_dead("c") and not sim.node("a").membership.is_dead("d")
     moved = sim.request("read", "a", "s1", made.locator)
@@ -345,9 +346,7 @@ def test_a_hinted_holder_back_alive_during_the_round_is_asked_before_the_session
     sim = cluster("abcd")
     made = done(sim, sim.request("create", "b", "s1", payload=b"before"))
     assert made.locator == ("b", "c")
-    for x in "ad":
-        for y in "bc":
-            sim.cut(x, y)
+    split(sim, "ad", "bc")
     sim.run(4 * FT)
     assert sim.node("a").membership.is_dead("b") and sim.node("a").membership.is_dead("c")
     sim.cut("a", "d", both=False)  # a's claim to d is slow to be answered: the round waits

@@ -7,9 +7,10 @@ adoption writes queued behind such a call. Real gRPC on loopback."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from typing import Any
+
+from test_claim_many import Plaintext, free_port
 
 from ring.core import Input, Received
 from ring.core import messages as wire
@@ -17,11 +18,6 @@ from ring.io._proto import ring_pb2 as pb
 from ring.io.server import ReplicationServer
 from ring.io.service import RingService
 from ring.io.transport import CallTimeouts, GrpcTransport
-
-
-class Plaintext:
-    encrypted = False
-    tls_cert_file = tls_key_file = tls_ca_file = None
 
 
 class AckingCore:
@@ -35,12 +31,6 @@ class AckingCore:
 
     def status_reply(self) -> pb.StatusReply:
         return pb.StatusReply(id="b")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def batch(seq: int) -> wire.Batch:
