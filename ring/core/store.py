@@ -61,14 +61,31 @@ class SessionStore:
         self._copies: dict[str, Copy] = {}
         self.touched: set[str] = set()
         self.primary_count = 0
+        # live copies (tombstones left out) by role and owner, kept as copies come and go, so
+        # that a status poll costs nothing per session held
+        self._counts: dict[Role, dict[str, int]] = {role: {} for role in Role}
+
+    def _count(self, copy: Copy | None, delta: int) -> None:
+        if copy is not None and not copy.record.deleted:
+            by_owner = self._counts[copy.role]
+            owner = copy.record.owner
+            left = by_owner.get(owner, 0) + delta
+            if left:
+                by_owner[owner] = left
+            else:
+                del by_owner[owner]
 
     def _set(self, session_id: str, copy: Copy) -> None:
-        self.primary_count += _live_primary(copy) - _live_primary(self._copies.get(session_id))
+        old = self._copies.get(session_id)
+        self.primary_count += _live_primary(copy) - _live_primary(old)
+        self._count(old, -1)
+        self._count(copy, 1)
         self._copies[session_id] = copy
 
     def _del(self, session_id: str) -> Copy | None:
         gone = self._copies.pop(session_id, None)
         self.primary_count -= _live_primary(gone)
+        self._count(gone, -1)
         return gone
 
     def __len__(self) -> int:
@@ -93,11 +110,7 @@ class SessionStore:
 
     def count(self, role: Role) -> dict[str, int]:
         """Live sessions (tombstones left out) held in `role`, by owner."""
-        counts: dict[str, int] = {}
-        for c in self._copies.values():
-            if c.role is role and not c.record.deleted:
-                counts[c.record.owner] = counts.get(c.record.owner, 0) + 1
-        return counts
+        return dict(self._counts[role])
 
     def apply_backup(self, record: SessionRecord, stream: int) -> bool:
         """Store a replicated copy unless ours is as new or is a primary. True if stored.

@@ -8,6 +8,9 @@ only the operations that say so (remove, drops, expiry) make a copy go away.
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,6 +29,7 @@ def record(sid: str, owner: str, version: int, last_access: float) -> SessionRec
 
 ops = st.one_of(
     st.tuples(st.just("primary"), st.sampled_from(IDS), st.integers(1, 6), st.floats(0, 20)),
+    st.tuples(st.just("tombstone"), st.sampled_from(IDS), st.integers(1, 6), st.floats(0, 20)),
     st.tuples(st.just("backup"), st.sampled_from(IDS), st.sampled_from(OWNERS), st.integers(1, 6),
               st.integers(1, 3), st.floats(0, 20)),
     st.tuples(st.just("orphan"), st.sampled_from(OWNERS)),
@@ -38,9 +42,9 @@ ops = st.one_of(
 
 def apply(store: SessionStore, model: Model, op: tuple) -> None:  # type: ignore[type-arg]
     kind = op[0]
-    if kind == "primary":
+    if kind in ("primary", "tombstone"):
         _, sid, version, at = op
-        store.put(Copy(record(sid, "me", version, at), Role.PRIMARY))
+        store.put(Copy(replace(record(sid, "me", version, at), deleted=kind == "tombstone"), Role.PRIMARY))
         model[sid] = (Role.PRIMARY, version, 0, at + 10.0, "me")
     elif kind == "backup":
         _, sid, owner, version, stream, at = op
@@ -96,6 +100,10 @@ def test_the_store_agrees_with_a_dict_model(sequence: list[tuple]) -> None:  # t
                 for c in store}
         assert held == model, op
         assert {r.session_id for r in store.primaries()} == {s for s, v in model.items() if v[0] is Role.PRIMARY}
+        for role in Role:  # the counts kept as copies come and go agree with a scan
+            live = Counter(c.record.owner for c in store if c.role is role and not c.record.deleted)
+            assert store.count(role) == dict(live), (op, role)
+        assert store.primary_count == sum(store.count(Role.PRIMARY).values())
 
 
 def test_touched_collects_the_sessions_whose_primary_may_have_changed() -> None:
