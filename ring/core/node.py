@@ -125,7 +125,11 @@ class Node:
     def session_time(self, now: float) -> float:
         return self.requests.session_time(now)
 
-    def step(self, event: Input, now: float) -> list[Effect]:
+    def step(self, event: Input, now: float, *, finish: bool = True) -> list[Effect]:
+        """One input: its effects. `finish` False leaves the batch to the successor and the read
+        view unpublished until `finish(now)`, for inputs that arrive together (the answers of one
+        ClaimMany call): the driver calls `finish` before it does anything else, so no reader sees
+        the view in between."""
         out: list[Effect] = []
         if isinstance(event, LoadRequested | WriteRequested) and self.leaving.requested:
             failed = LoadFailed if isinstance(event, LoadRequested) else WriteFailed
@@ -149,11 +153,24 @@ class Node:
             self.requests.load(event, now, out)
         elif isinstance(event, WriteRequested):
             self.requests.write(event, now, out)
+        if finish:
+            self._finish(now, out)
+        return out
+
+    def finish(self, now: float) -> list[Effect]:
+        """What steps with `finish` False left to do: the batch due, a leave due, the read view."""
+        out: list[Effect] = []
+        if self.leaving.telling:
+            self._publish()
+        elif not self.leaving.left:
+            self._finish(now, out)
+        return out
+
+    def _finish(self, now: float, out: list[Effect]) -> None:
         self._flush(now, out)
         if self.leaving.requested and not self.leaving.telling and not self.leaving.left:
             self._leave_when_handed_over(now, out)
         self._publish()
-        return out
 
     def inspect(self, now: float) -> NodeStatus:
         return NodeStatus(

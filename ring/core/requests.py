@@ -426,6 +426,7 @@ class Requests:
                 # answered as a load of our own primary now: it waits for the lease like any other
                 self.load(LoadRequested(request_id=a.request_id, session_id=record.session_id), now, out,
                           a.deadline)
+        self._start_eager(now, out)  # the rounds that ended make room for the next, now, not at the tick
         self.retry_parked(now, out)
 
     def answer_withheld(self, now: float, out: list[Effect]) -> None:

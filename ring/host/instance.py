@@ -112,6 +112,7 @@ class _Core:
 
     def __init__(self, engine: Engine, address: str, host_info: Callable[[], pb.HostInfo]) -> None:
         self.handle = engine.handle
+        self.together = engine.together
         self._engine = engine
         self._address = address
         self._host_info = host_info

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from ring.core import (
@@ -78,6 +79,7 @@ class Engine:
         self._ticker: asyncio.Task[None] | None = None
         self._left: asyncio.Future[None] | None = None
         self.stopping = False
+        self._together = 0  # inside `together`: the core's steps leave their finish to its end
 
     @property
     def read_view(self) -> ReadView:
@@ -133,9 +135,27 @@ class Engine:
 
     # ------------------------------------------------------------ the core
 
-    def feed(self, event: Input) -> wire.Reply | None:
-        """One input for the core; returns the reply when it was a peer's request."""
-        return self._carry_out(self.node.step(event, self.clock()))
+    def feed(self, event: Input | list[Input]) -> wire.Reply | None:
+        """One input for the core; returns the reply when it was a peer's request. A list is
+        inputs that arrived together (the answers of one call), fed `together`."""
+        if isinstance(event, list):
+            with self.together():
+                for e in event:
+                    self.feed(e)
+            return None
+        return self._carry_out(self.node.step(event, self.clock(), finish=not self._together))
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Inputs fed inside (with no await between them) are flushed and published once, at
+        the end: one batch to the successor and one read view for a call's worth of inputs."""
+        self._together += 1
+        try:
+            yield
+        finally:
+            self._together -= 1
+            if not self._together:
+                self._carry_out(self.node.finish(self.clock()))
 
     def handle(self, message: wire.Message) -> wire.Reply | None:
         """A peer's request (from the replication server): the core's reply."""

@@ -33,7 +33,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -57,6 +57,10 @@ class Core(Protocol):
     """What the servicer needs of the engine."""
 
     def handle(self, message: wire.Message) -> wire.Reply | None: ...
+
+    def together(self) -> AbstractContextManager[None]:
+        """Messages handled inside (no await between them) are finished once, at its end."""
+        ...
 
     def status_reply(self) -> pb.StatusReply: ...
 
@@ -256,19 +260,22 @@ class RingService:
                                    f"malformed: a ClaimMany holds 1 to {MAX_CLAIMS_PER_CALL} claims")
             out = pb.ClaimManyReply()
             used, room = 0, self.max_message - (1 << 16)
+            messages = []
             for claim in request.claims:
-                if out.replies and used + self.max_record + 1024 > room:
-                    break  # the next grant might not fit: unanswered, so not handled
-                msg = await self._admit(claim, context, sender)
+                messages.append(msg := await self._admit(claim, context, sender))
                 sender = msg.header.sender  # every claim of the call from one sender
-                reply = self.core.handle(msg)
-                if reply is None:
-                    if not out.replies:
-                        await self._refuse(context, grpc.StatusCode.FAILED_PRECONDITION, "not accepted")
-                    break
-                encoded = codec.encode(reply)
-                used += encoded.ByteSize()
-                out.replies.append(encoded)
+            with self.core.together():  # no await inside: one batch and one read view for the call
+                for msg in messages:
+                    if out.replies and used + self.max_record + 1024 > room:
+                        break  # the next grant might not fit: unanswered, so not handled
+                    reply = self.core.handle(msg)
+                    if reply is None:
+                        break
+                    encoded = codec.encode(reply)
+                    used += encoded.ByteSize()
+                    out.replies.append(encoded)
+            if not out.replies:
+                await self._refuse(context, grpc.StatusCode.FAILED_PRECONDITION, "not accepted")
             return out
 
     async def replicate(self, requests: AsyncIterator[pb.Batch],

@@ -38,7 +38,7 @@ from ring.io.security import CallSigner
 
 log = logging.getLogger("ring.transport")
 
-Deliver = Callable[[Input], Any]
+Deliver = Callable[[Input | list[Input]], Any]  # a list: inputs that arrived together
 
 CLAIMS_PER_CALL = 256  # claims in one ClaimMany call (ring.io.service accepts up to 1024)
 
@@ -172,15 +172,14 @@ class GrpcTransport:
             answers, failure = [], _brief(exc)
         else:
             failure = "" if answers else "no claim answered"
-        for claim, answer in zip(claims, answers, strict=False):
-            self._deliver(Received(message=answer, in_reply_to=claim))
+        if answers:  # one call's answers, fed together (one batch, one read view)
+            self._deliver([Received(message=answer, in_reply_to=claim) for claim, answer in zip(claims, answers, strict=False)])
         rest = claims[len(answers):]
         if rest and answers:  # the peer answered what fitted in one reply: the rest again
             self._spawn(self._call_many(peer, rest) if len(rest) > 1 else self._call(peer, rest[0]))
         elif rest:
             log.debug("ClaimMany of %d to %s failed: %s", len(rest), peer.name, failure)
-            for claim in rest:
-                self._deliver(Unreachable(peer=peer.name, request=claim))
+            self._deliver([Unreachable(peer=peer.name, request=claim) for claim in rest])
 
     def _metadata(self, peer: _Peer, method: str) -> tuple[tuple[str, str], ...]:
         """Fresh credentials for one call (a token is good for one call to one peer only)."""
@@ -227,7 +226,7 @@ class GrpcTransport:
                 try:
                     await asyncio.wait_for(call.write(codec.encode(batch)), timeout=self._timeouts.other)
                     last = (batch.stream, batch.seq)
-                except (grpc.RpcError, OSError, asyncio.InvalidStateError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, grpc.RpcError, OSError, asyncio.InvalidStateError) as exc:
                     log.debug("replication stream to %s broke: %s", peer.name, _brief(exc))
                     call.cancel()
                     call = None

@@ -135,7 +135,8 @@ def test_a_paused_instance_declared_dead_fences_itself_when_it_resumes() -> None
     assert write.outcome == "failed" and "declared dead" in write.reason
     (fenced,) = [e for _, e in effects_since(sim, mark, Fenced)]
     assert fenced.old_incarnation == 1 and fenced.new_incarnation > 1 and fenced.kept >= 1
-    assert role_of(sim, "a", "s1") == (Role.ORPHAN, 1)  # kept, to be reconciled; never served
+    # kept, to be reconciled, never served: its eager round may already have yielded to b's newer copy
+    assert role_of(sim, "a", "s1") in ((Role.ORPHAN, 1), None)
     acks = [e for n, e in sim.effect_log[mark:]
             if isinstance(e, Respond) and isinstance(e.message, BatchAck)]
     assert acks and acks[0].message.status is AckStatus.FENCED

@@ -217,7 +217,8 @@ def test_sessions_expire_by_last_access() -> None:
 def test_the_node_reads_no_clock_and_gets_wall_time_only_at_construction(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert list(inspect.signature(Node.step).parameters) == ["self", "event", "now"]
+    assert list(inspect.signature(Node.step).parameters) == ["self", "event", "now", "finish"]
+    assert list(inspect.signature(Node.finish).parameters) == ["self", "now"]
 
     def no_clock() -> float:
         raise AssertionError("the core read a clock")
@@ -242,6 +243,29 @@ def test_load_requested_by_the_core_directly() -> None:
     effects = node.step(LoadRequested(request_id=2, session_id="s"), 10.5)
     (loaded,) = effects
     assert loaded.record.data == b"d" and loaded.record.last_access == pytest.approx(1e9)
+
+
+def test_inputs_stepped_together_leave_one_batch_and_one_read_view_to_finish() -> None:
+    """The answers of one ClaimMany call are stepped with `finish` False: what each would have
+    flushed goes out as one batch at `finish`, and no read view shows a copy before it."""
+    node = Node("a", ("a", "b"), CoreSettings(), incarnation=1, now=10.0, wall_now=1e9)
+    writes = [WriteRequested(request_id=i, session_id=f"s{i}", base_version=0, data=b"d") for i in (1, 2, 3)]
+    deferred = [e for w in writes for e in node.step(w, 10.0, finish=False)]
+    assert deferred == []  # nothing sent yet, not even the first record
+    (sent,) = node.finish(10.0)
+    assert isinstance(sent, Send) and isinstance(sent.message, Batch)
+    assert [r.session_id for r in sent.message.records] == ["s1", "s2", "s3"]
+    assert node.finish(10.0) == []  # nothing left to do
+
+
+def test_a_lone_instance_commits_and_publishes_inputs_stepped_together_at_finish() -> None:
+    node = Node("a", ("a",), CoreSettings(), incarnation=1, now=10.0, wall_now=1e9)
+    for i in (1, 2):
+        assert node.step(WriteRequested(request_id=i, session_id=f"s{i}", base_version=0, data=b"d"), 10.0,
+                         finish=False) == []
+    assert node.read_view.servable("s1", 10.0) is None  # not published before finish
+    assert [type(e).__name__ for e in node.finish(10.0)] == ["WriteCommitted", "WriteCommitted"]
+    assert node.read_view.servable("s1", 10.0) is not None
 
 
 def test_the_last_two_of_a_larger_ring_wait_for_a_third_to_confirm_a_death() -> None:

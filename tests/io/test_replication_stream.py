@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from test_claim_many import Plaintext, free_port
@@ -28,6 +29,9 @@ class AckingCore:
         assert isinstance(message, wire.Batch)
         self.handled.append(message)
         return wire.BatchAck(wire.Header("b", 1), message.stream, message.seq, wire.AckStatus.OK, "")
+
+    def together(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def status_reply(self) -> pb.StatusReply:
         return pb.StatusReply(id="b")
