@@ -137,10 +137,11 @@ class RingMachine(RingInvariants, RuleBasedStateMachine):
             if op.phase != "done":
                 still.append(t)
                 continue
-            if op.kind == "read" and op.outcome == "ok" and op.loaded_version == 0:
-                # nothing to load: the shells drop the cookies of a session the cluster does not
-                # hold, so the next request names no instance (a hint at an instance that never
-                # had the session would make it unavailable once that instance is dead)
+            if op.kind != "create" and op.outcome == "ok" and op.loaded_version == 0:
+                # nothing to load (a read, or a write or logout of a session gone): the shells drop
+                # the cookies of a session the cluster does not hold, so the next request names no
+                # instance (a hint at an instance that never had the session would make it
+                # unavailable once that instance is dead; rotating seed 2169947231, a logout)
                 self.jar.pop(op.session_id, None)
             elif op.locator != ("", ""):
                 self.jar[op.session_id] = op.locator
