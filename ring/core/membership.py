@@ -91,6 +91,7 @@ class Membership:
         self._last_tick = now
         self._nonce = 0
         self.changes = 0  # grows whenever the set of instances believed alive may have changed
+        self.reconciling = False  # set by the node: no lease until its resync is acknowledged
 
     # ------------------------------------------------------------ queries
 
@@ -114,6 +115,8 @@ class Membership:
         """Until when (monotonic) this instance may serve its primaries, as far as it knows now."""
         if successor is None:
             return float("inf")  # alone: availability first (DESIGN.md 4.6)
+        if self.reconciling:
+            return -1e18  # back from alone, until the node's resync is acknowledged (Node)
         answered = min(self.peers[successor].acked_send_time, self._majority_answered())
         return answered + self.settings.failure_timeout - self.settings.lease_margin
 

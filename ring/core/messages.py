@@ -128,6 +128,9 @@ class BatchAck:
     status: AckStatus
     reason: str = ""
     known_incarnation: int = 0  # with FENCED: rejoin above this
+    # with OK: the sessions of records not stored, because the receiver keeps its own primary of
+    # them (the two sides of a split each kept one, and the receiver's stands: store.stands)
+    refused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

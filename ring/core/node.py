@@ -296,10 +296,13 @@ class Node:
             out.append(Rejected(peer=msg.header.sender, what="Batch", reason=reason))
             out.append(Respond(message=BatchAck(self._header(), msg.stream, msg.seq, AckStatus.NOT_NOW, reason)))
             return
-        status, reason = self.inbound.receive(msg, self.store)
+        status, reason, refused, yielded = self.inbound.receive(msg, self.store, self.requests.writes.latest,
+                                                                self.order)
+        self.requests.yielded(yielded)
         if status is not AckStatus.OK:
             out.append(Rejected(peer=msg.header.sender, what="Batch", reason=reason))
-        out.append(Respond(message=BatchAck(self._header(), msg.stream, msg.seq, status, reason)))
+        out.append(Respond(message=BatchAck(self._header(), msg.stream, msg.seq, status, reason,
+                                            refused=refused)))
 
     def _on_batch_ack(self, msg: BatchAck, now: float, out: list[Effect]) -> None:
         if msg.header.sender != self._successor:
@@ -320,8 +323,11 @@ class Node:
             return
         carried, resync_finished, sent_at = done
         self.membership.batch_answered(msg.header.sender, sent_at)
+        if msg.refused:
+            carried = self.requests.refused(carried, set(msg.refused), now, out)
         self.requests.committed(carried, replicated=True, now=now, out=out)
         if resync_finished:
+            self.membership.reconciling = False
             out.append(ResyncFinished(successor=msg.header.sender))
 
     def _on_drop_backups(self, msg: DropBackups, now: float, out: list[Effect]) -> None:
@@ -425,6 +431,13 @@ class Node:
         successor = successor_of(self.me, self.order, alive)
         out.append(ViewChanged(epoch=self.epoch, alive=alive, successor=successor))
         repoint = successor != self._successor or restarted
+        if self._successor is None and successor is not None and self.store.primary_count:
+            # back from alone: the other side may have kept primaries of our sessions too (a
+            # two-instance ring serves alone on both sides of a split). Serve nothing until our
+            # resync is acknowledged: by then the primaries that met have settled which stands
+            self.membership.reconciling = True
+        elif successor is None:
+            self.membership.reconciling = False
         self._successor = successor
         self.requests.place = self._place()
         if repoint:
@@ -452,6 +465,7 @@ class Node:
         self.incarnation = max(self.incarnation, known) + 1
         self.requests.place = self._place()
         self.membership.start_over(now, fencer)
+        self.membership.reconciling = False  # every copy is an orphan now: nothing of ours to serve
         dropped, kept = self.store.quarantine()
         self.outbound.drain_alone()  # what was in flight is the fenced incarnation's: forgotten
         self.requests.fail_all(out)

@@ -19,7 +19,9 @@ refused NOT_NOW before any of this (the node checks: a forged batch, or a view n
 and the sender sends it again later, committing nothing meanwhile; a batch of a stream below the
 floor is stale, so a late batch of an abandoned stream
 can never plant a backup nobody updates or drops. Records are applied only if newer than the copy
-held (store.apply_backup). When a resync completes, the owner's backups from older streams are
+held (store.apply_backup), and a record of a session held here as a primary is one of two
+primaries a split left: the one that stands stays (store.stands), the other becomes its backup,
+or its sender is told in the acknowledgement that it was refused. When a resync completes, the owner's backups from older streams are
 dropped: they are sessions the owner no longer has.
 """
 
@@ -30,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ring.core.messages import AckStatus, Batch, SessionRecord
-from ring.core.store import SessionStore
+from ring.core.store import Role, SessionStore, stands
 from ring.core.writes import Token
 
 Carried = tuple[Token, SessionRecord]  # a queued record and what its commit completes
@@ -254,17 +256,36 @@ class Inbound:
         current.next_seq += 1
         return AckStatus.OK, "", True
 
-    def receive(self, batch: Batch, store: SessionStore) -> tuple[AckStatus, str]:
-        """Check a batch from its owner and apply its records to `store` when it is in sequence."""
+    def receive(self, batch: Batch, store: SessionStore, newest_own: Callable[[str], SessionRecord | None],
+                order: tuple[str, ...]) -> tuple[AckStatus, str, tuple[str, ...], list[str]]:
+        """Check a batch from its owner and apply its records to `store` when it is in sequence.
+
+        A record of a session held here as a primary (the two sides of a split each kept one)
+        meets ours, the newest we wrote (`newest_own`, committed or on its way): if ours stands
+        (store.stands) the record is refused (its id returned for the ack: its sender yields);
+        otherwise our primary yields and becomes the record's backup (its id returned too).
+        Returns (status, reason, refused, yielded)."""
         owner = batch.header.sender
         status, reason, apply = self.check(owner, batch.header.incarnation, batch.stream, batch.seq)
+        refused: list[str] = []
+        yielded: list[str] = []
         if apply:
             for record in batch.records:
-                if record.owner == owner:
-                    store.apply_backup(record, batch.stream)
+                if record.owner != owner:
+                    continue
+                held = store.get(record.session_id)
+                if held is not None and held.role is Role.PRIMARY:
+                    ours = newest_own(record.session_id) or held.record
+                    if stands(ours, record, order):
+                        refused.append(record.session_id)
+                    else:
+                        store.yield_primary(record, batch.stream)
+                        yielded.append(record.session_id)
+                    continue
+                store.apply_backup(record, batch.stream)
             if batch.resync_done:
                 store.drop_backups_of(owner, older_than_stream=batch.stream)
-        return status, reason
+        return status, reason, tuple(refused), yielded
 
     def drop_stream(self, owner: str, incarnation: int, stream: int, store: SessionStore) -> None:
         """The owner re-pointed its stream (DropBackups): its backups from older streams go, and

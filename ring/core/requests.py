@@ -94,6 +94,7 @@ class Requests:
         self.handed: dict[str, float] = {}  # primaries granted to a claimer -> when the promise lapses
         self.deaths: dict[str, float] = {}  # peer declared dead (not a clean stop) -> when
         self._eager_rounds = 0
+        self._yielded: set[str] = set()  # primaries that yielded at a split's heal, writes on their way
 
     def session_time(self, now: float) -> float:
         return self.wall_anchor + now
@@ -367,6 +368,9 @@ class Requests:
         if self.outbound.pending_count() >= self.settings.max_pending_writes:
             out.append(WriteFailed(request_id=req.request_id, reason=FailureReason.OVERLOADED))
             return
+        if sid in self._yielded:
+            out.append(WriteFailed(request_id=req.request_id, reason=FailureReason.MOVED))
+            return
         held = self.store.get(sid)
         if (req.base_version == 0 and held is None and self.writes.latest(sid) is None
                 and self.store.primary_count >= self.settings.max_sessions):
@@ -399,10 +403,52 @@ class Requests:
             return
         self.outbound.enqueue(token, record)
 
+    def refused(self, carried: list[Carried], sessions: set[str], now: float, out: list[Effect]) -> list[Carried]:
+        """The successor refused the records of `sessions`: it keeps a primary of each that stands
+        over ours (the two sides of a split each kept one). Those writes fail; an adoption among
+        them ends without adopting (a parked load asks again); our copy yields, unless a newer
+        record of ours is still on its way (the successor weighs that one when it arrives).
+        Returns the carried records that were not refused."""
+        kept: list[Carried] = []
+        for token, record in carried:
+            sid = record.session_id
+            if sid not in sessions:
+                kept.append((token, record))
+                continue
+            if token is not None:
+                self.writes.settle(record)
+            if isinstance(token, WriteToken) and self.writes.waiting(token):
+                self.writes.answered(token)
+                out.append(WriteFailed(request_id=token.request_id, reason=FailureReason.MOVED))
+            elif isinstance(token, AdoptToken):
+                done = self.adoptions.committed(token.claim_id)
+                if done is not None:
+                    a, _ = done
+                    self._give_up(a)
+                    self._eager_done(a)
+                    if a.request_id is not None:
+                        self.load(LoadRequested(request_id=a.request_id, session_id=sid), now, out, a.deadline)
+            if self.writes.latest(sid) is None:
+                self._yielded.discard(sid)
+                held = self.store.get(sid)
+                if held is not None and held.role is Role.PRIMARY:
+                    self.store.remove(sid)
+        return kept
+
+    def yielded(self, sessions: list[str]) -> None:
+        """Our primaries of `sessions` yielded to others that stand (a split's heal): the writes
+        of them still on their way must not commit, and no new one may start."""
+        self._yielded.update(sid for sid in sessions if self.writes.latest(sid) is not None)
+
     def committed(self, carried: list[Carried], replicated: bool, now: float, out: list[Effect]) -> None:
         """These records reached the successor (or, `replicated` False, no successor is left)."""
         for token, record in carried:
             if token is None:
+                continue
+            if record.session_id in self._yielded:
+                # our primary yielded to another that stands (a split's heal) while this record
+                # travelled: the session is that instance's now, and this write did not happen
+                self.refused([(token, record)], {record.session_id}, now, out)
                 continue
             held = self.store.get(record.session_id)
             if held is None or held.version < record.version or held.role is not Role.PRIMARY:
@@ -460,3 +506,4 @@ class Requests:
         self.parked.clear()
         self.releases.clear()  # answers to the old incarnation are ignored: they would repeat forever
         self.handed.clear()  # fenced: what it handed over is dropped (store.quarantine)
+        self._yielded.clear()

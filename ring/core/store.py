@@ -11,8 +11,9 @@ Theory of operation. Every session an instance knows about is held in exactly on
 max-sessions check of a new session costs nothing.
 
 Invariants: versions of one session only grow on any instance (a copy is replaced only by a
-strictly newer version, never by an older one); a PRIMARY is never overwritten by replication;
-tombstones (`deleted`) are kept like sessions until they expire, so an invalidated session can
+strictly newer version, never by an older one); a PRIMARY is overwritten by replication only
+when two primaries of one session meet (the two sides of a split each kept one: `stands` decides,
+and the primary that yields becomes the backup of the other); tombstones (`deleted`) are kept like sessions until they expire, so an invalidated session can
 never come back from an older copy. Expiry uses session time (wall-anchored, advanced by the
 monotonic clock), passed in.
 """
@@ -130,6 +131,12 @@ class SessionStore:
         self._set(record.session_id, Copy(record, Role.BACKUP, stream=stream))
         return True
 
+    def yield_primary(self, record: SessionRecord, stream: int) -> None:
+        """Our primary of the session yields to `record`, another primary that stands (`stands`):
+        the copy becomes its backup."""
+        self._set(record.session_id, Copy(record, Role.BACKUP, stream=stream))
+        self.touched.add(record.session_id)
+
     def orphan_backups_of(self, owner: str) -> list[str]:
         """The owner was declared dead: its backups become read-only orphans (their ids)."""
         orphaned = []
@@ -185,3 +192,13 @@ class SessionStore:
 
 def _live_primary(copy: Copy | None) -> int:
     return int(copy is not None and copy.role is Role.PRIMARY and not copy.record.deleted)
+
+
+def stands(ours: SessionRecord, theirs: SessionRecord, order: tuple[str, ...]) -> bool:
+    """Of two primaries of one session, does ours stand? Only the two sides of a split can each
+    hold one (a two-instance ring serves alone on both sides). A logout stands over any live
+    record (it is never undone), then the newer record, and on a tie the one whose owner comes
+    first in server.xml: a total order, so both instances reach the same verdict on the pair."""
+    def key(r: SessionRecord) -> tuple[bool, int, int]:
+        return r.deleted, r.version, -(order.index(r.owner) if r.owner in order else len(order))
+    return key(ours) > key(theirs)

@@ -84,7 +84,8 @@ def encode(msg: wire.Message, *, wall_time: float = 0.0) -> Any:
                         resync=msg.resync, resync_done=msg.resync_done)
     if isinstance(msg, wire.BatchAck):
         return pb.BatchAck(header=h, stream=msg.stream, seq=msg.seq, status=_ACK[msg.status],
-                           reason=msg.reason, known_incarnation=msg.known_incarnation)
+                           reason=msg.reason, known_incarnation=msg.known_incarnation,
+                           refused=list(msg.refused))
     if isinstance(msg, wire.Ping):
         return pb.Ping(header=h, nonce=msg.nonce, wall_time=wall_time)
     if isinstance(msg, wire.PingReply):
@@ -127,7 +128,10 @@ def decode(p: Any, max_size: int = 8 << 20) -> wire.Message:
     if isinstance(p, pb.BatchAck):
         if p.status not in _ACK_BACK:
             raise ProtocolError("batch ack with an unknown status")
-        return wire.BatchAck(h, p.stream, p.seq, _ACK_BACK[p.status], p.reason, p.known_incarnation)
+        if any(not sid or len(sid) > MAX_ID_LENGTH for sid in p.refused):
+            raise ProtocolError("batch ack refusing a record with an invalid session id")
+        return wire.BatchAck(h, p.stream, p.seq, _ACK_BACK[p.status], p.reason, p.known_incarnation,
+                             tuple(p.refused))
     if isinstance(p, pb.Ping):
         return wire.Ping(h, p.nonce)
     if isinstance(p, pb.PingReply):

@@ -8,11 +8,12 @@ late batch of an abandoned stream plants nothing.
 
 from __future__ import annotations
 
-from simhelpers import FAILURE_TIMEOUT, cluster, done, pick, role_of
+from simhelpers import FAILURE_TIMEOUT, cluster, done, effects_since, pick, role_of
 
-from ring.core import FailureReason, LeaveRequested, Received, Role
+from ring.core import FailureReason, Fenced, LeaveRequested, Received, Role
 from ring.core.messages import Batch, Claim, DropBackups, Header, Release, SessionRecord
-from ring.testing import SimCluster
+from ring.core.store import Copy
+from ring.testing import TICK, ClientOp, SimCluster
 
 FT = FAILURE_TIMEOUT
 
@@ -197,6 +198,88 @@ def test_after_a_two_instance_ring_split_and_healed_each_session_has_one_primary
         assert len(copies) == 2 and {r for r, _, _ in copies.values()} == {Role.PRIMARY, Role.BACKUP}, copies
         read = done(sim, sim.request("read", "a", sid, op.locator))
         assert read.outcome == "ok" and read.loaded_data == op.payload
+
+
+def fork_a_two_instance_ring(sim: SimCluster) -> ClientOp:
+    """Leave a and b each alone with a primary of s1: the 2-ring splits, heals (both are fenced:
+    their copies become orphans and their claim rounds start) and splits again before any claim
+    is answered, so each adopts its own orphan alone (availability first). The second heal
+    fences neither: each declared an incarnation the other had already left. Returns the create."""
+    first = done(sim, sim.request("create", "a", "s1", payload=b"one"))
+    split(sim, "a", "b")
+    sim.run(4 * FT)
+    sim.heal()
+    mark = len(sim.effect_log)
+    assert sim.run_until(lambda: len(effects_since(sim, mark, Fenced)) == 2, 4 * FT)
+    split(sim, "a", "b")
+    sim.in_flight.clear()  # the claims of the reconciliation are lost in the second split
+    sim.run(4 * FT)
+    assert {role_of(sim, n, "s1")[0] for n in "ab"} == {Role.PRIMARY}, "the schedule no longer forks"
+    return first
+
+
+def test_two_primaries_left_by_a_second_split_of_a_two_instance_ring_are_reconciled_at_the_heal() -> None:
+    """At the heal the resyncs carry s1 to the other primary: the newer record stands (ties: the
+    first instance of server.xml), the other becomes its backup, and a write acknowledged with a
+    backup after the heal survives the death of either instance (rotating seed 2169947231)."""
+    sim = cluster("ab")
+    first = fork_a_two_instance_ring(sim)
+    sim.heal()
+    assert sim.run_until(lambda: all(sim.node(n).inspect(sim.now).alive == ("a", "b") for n in "ab"), 6 * FT)
+    sim.run(2 * FT)
+    copies = holders(sim, "s1")
+    assert sorted(r.name for r, _, _ in copies.values()) == ["BACKUP", "PRIMARY"], copies
+    assert len({v for _, v, _ in copies.values()}) == 1, copies
+    owner = next(n for n, (r, _, _) in copies.items() if r is Role.PRIMARY)
+    write = done(sim, sim.request("write", owner, "s1", first.locator, payload=b"after the heal"))
+    assert write.outcome == "ok" and write.result_version > 0, write
+    sim.crash(owner)
+    survivor = next(n for n in "ab" if n != owner)
+    sim.run(4 * FT)
+    read = done(sim, sim.request("read", survivor, "s1", write.locator))
+    assert read.outcome == "ok" and read.loaded_data == b"after the heal", read
+
+
+def test_back_from_alone_an_instance_serves_nothing_until_its_resync_is_acknowledged() -> None:
+    """Between the heal and the resyncs crossing, both primaries of s1 would be writable with a
+    valid lease (pings get through while the batches are held back): an instance back from alone
+    with primaries of its own waits for the acknowledgement of its resync, by which time the two
+    primaries have settled which one stands."""
+    sim = cluster("ab")
+    fork_a_two_instance_ring(sim)
+    sim.heal()
+    held_back = 0
+    for _ in range(int(3 * FT / TICK)):
+        while True:  # everything arrives but the batches, which are lost
+            for i in reversed(range(len(sim.in_flight))):
+                if isinstance(sim.in_flight[i].message, Batch):
+                    sim.drop(i)
+                    held_back += 1
+            if not sim.in_flight:
+                break
+            sim.deliver(0)
+        sim.now += TICK
+        sim.tick_all()
+        if all(sim.node(n).successor is not None for n in "ab"):
+            writable = [n for n in "ab" if sim.node(n).lease_valid(sim.now) and role_of(sim, n, "s1")[0] is Role.PRIMARY]
+            assert len(writable) <= 1, (sim.now, writable)
+    assert held_back and all(sim.node(n).successor is not None for n in "ab")
+    assert not any(sim.node(n).lease_valid(sim.now) for n in "ab")
+    sim.run(3 * FT)
+    assert all(sim.node(n).lease_valid(sim.now) for n in "ab")
+    assert sorted(r.name for r, _, _ in holders(sim, "s1").values()) == ["BACKUP", "PRIMARY"]
+
+
+def test_a_write_the_successor_refuses_for_its_own_primary_fails_and_our_copy_yields() -> None:
+    """The successor keeps a primary of s1 that stands over ours (the other side of a split): it
+    refuses the record, so the write is not acknowledged, and our copy goes."""
+    sim = cluster("ab")
+    created = done(sim, sim.request("create", "a", "s1", payload=b"one"))
+    theirs = SessionRecord("s1", "b", 9, sim.node("b").session_time(sim.now), 1800.0, False, b"b's")
+    sim.node("b").store.put(Copy(theirs, Role.PRIMARY))
+    write = done(sim, sim.request("write", "a", "s1", created.locator, payload=b"two"))
+    assert write.outcome == "failed" and write.reason == FailureReason.MOVED.value, write
+    assert role_of(sim, "a", "s1") is None and role_of(sim, "b", "s1") == (Role.PRIMARY, 9)
 
 
 # ---------------------------------------------------------------- 5. no write waits forever

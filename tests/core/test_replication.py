@@ -6,7 +6,7 @@ import pytest
 
 from ring.core.messages import AckStatus, Batch, Header, SessionRecord
 from ring.core.replication import Inbound, Outbound
-from ring.core.store import Role, SessionStore
+from ring.core.store import Copy, Role, SessionStore, stands
 from ring.core.writes import AdoptToken, WriteToken
 
 
@@ -149,25 +149,62 @@ def batch(stream: int, seq: int, *records: SessionRecord, sender: str = "a", res
     return Batch(Header(sender, 1), stream, seq, records, resync_done, resync_done)
 
 
+ORDER = ("a", "b", "c")
+
+
+def NOTHING_OF_OURS(session_id: str) -> SessionRecord | None:  # noqa: N802 - a constant-like helper
+    return None
+
+
 def test_receive_applies_only_the_senders_own_records() -> None:
     store = SessionStore()
-    Inbound().receive(batch(1, 0, rec("s1"), rec("forged", owner="c")), store)
+    Inbound().receive(batch(1, 0, rec("s1"), rec("forged", owner="c")), store, NOTHING_OF_OURS, ORDER)
     assert store.get("s1") is not None and store.get("forged") is None
 
 
 def test_a_finished_resync_drops_the_owners_backups_from_older_streams() -> None:
     store, inbound = SessionStore(), Inbound()
-    inbound.receive(batch(1, 0, rec("old"), rec("kept")), store)
-    inbound.receive(batch(2, 0, rec("kept", 2), resync_done=True), store)
+    inbound.receive(batch(1, 0, rec("old"), rec("kept")), store, NOTHING_OF_OURS, ORDER)
+    inbound.receive(batch(2, 0, rec("kept", 2), resync_done=True), store, NOTHING_OF_OURS, ORDER)
     assert store.get("old") is None and store.get("kept").version == 2  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("ours, theirs, stands_here", [
+    (rec("s1", 3, owner="b"), rec("s1", 2), True),  # newer stands
+    (rec("s1", 2, owner="b"), rec("s1", 3), False),
+    (rec("s1", 3, owner="b"), rec("s1", 3), False),  # a tie: the first instance of server.xml
+    (rec("s1", 3, owner="a"), rec("s1", 3, owner="b"), True),
+    (SessionRecord("s1", "b", 2, 0.0, 1800.0, True, b""), rec("s1", 5), True),  # a logout is never undone
+])
+def test_two_primaries_of_a_session_settle_on_the_same_one_on_both_sides(
+        ours: SessionRecord, theirs: SessionRecord, stands_here: bool) -> None:
+    assert stands(ours, theirs, ORDER) is stands_here
+    assert stands(theirs, ours, ORDER) is not stands_here
+
+
+def test_a_batch_meeting_a_primary_of_ours_is_refused_where_ours_stands_and_yielded_to_where_not() -> None:
+    """The two sides of a split each kept a primary of s1 and s2 (a two-instance ring serves alone
+    on both sides): b's s1 is newer than a's record and stays (a is told); a's s2 is newer, so
+    b's primary of it becomes the backup of a's. A write of ours on its way counts as ours."""
+    store, inbound = SessionStore(), Inbound()
+    store.put(Copy(rec("s1", 5, owner="b"), Role.PRIMARY))
+    store.put(Copy(rec("s2", 2, owner="b"), Role.PRIMARY))
+    store.put(Copy(rec("s3", 2, owner="b"), Role.PRIMARY))
+    on_its_way = {"s3": rec("s3", 9, owner="b")}
+    status, _, refused, yielded = inbound.receive(
+        batch(1, 0, rec("s1", 4), rec("s2", 3), rec("s3", 4)), store, on_its_way.get, ORDER)
+    assert status is AckStatus.OK and set(refused) == {"s1", "s3"} and yielded == ["s2"]
+    assert store.get("s1") == Copy(rec("s1", 5, owner="b"), Role.PRIMARY)
+    s2 = store.get("s2")
+    assert s2 is not None and s2.role is Role.BACKUP and s2.record == rec("s2", 3)
 
 
 def test_drop_stream_drops_older_backups_and_forgets_an_older_stream() -> None:
     store, inbound = SessionStore(), Inbound()
-    inbound.receive(batch(1, 0, rec("s1")), store)
+    inbound.receive(batch(1, 0, rec("s1")), store, NOTHING_OF_OURS, ORDER)
     inbound.drop_stream("a", 1, 2, store)
     assert store.get("s1") is None and "a" not in inbound.streams
-    inbound.receive(batch(2, 0, rec("s2")), store)
+    inbound.receive(batch(2, 0, rec("s2")), store, NOTHING_OF_OURS, ORDER)
     inbound.drop_stream("a", 1, 2, store)  # a late DropBackups naming the current stream: kept
     held = store.get("s2")
     assert held is not None and held.role is Role.BACKUP and inbound.streams["a"].stream == 2

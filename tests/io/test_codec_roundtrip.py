@@ -31,7 +31,7 @@ MESSAGES = {
     wire.Batch: st.builds(wire.Batch, headers, u64, u64, st.lists(records, max_size=4).map(tuple),
                           st.booleans(), st.booleans()),
     wire.BatchAck: st.builds(wire.BatchAck, headers, u64, u64, st.sampled_from(wire.AckStatus),
-                             st.text(max_size=30), u64),
+                             st.text(max_size=30), u64, st.lists(st.text(min_size=1, max_size=43), max_size=3).map(tuple)),
     wire.Claim: st.builds(wire.Claim, headers, st.text(min_size=1, max_size=43), u64, st.booleans()),
     # a record travels only with a grant (the decoder drops any other), a held version without one
     wire.ClaimReply: st.builds(wire.ClaimReply, headers, st.text(max_size=43), u64,
@@ -82,6 +82,7 @@ def test_wall_time_travels_beside_the_message_on_joins_and_replies() -> None:
     (pb.Ping(header=pb.Header(sender="x" * 300)), "valid sender"),
     (pb.BatchAck(header=pb.Header(sender="a"), status=0), "unknown status"),
     (pb.ClaimReply(header=pb.Header(sender="a"), status=99), "unknown status"),
+    (pb.BatchAck(header=pb.Header(sender="a"), status=1, refused=[""]), "invalid session id"),
     (pb.Claim(header=pb.Header(sender="a"), session_id=""), "valid session id"),
     (pb.Batch(header=pb.Header(sender="a"), records=[pb.SessionRecord(session_id="", owner="a")]), "invalid id"),
     (pb.Batch(header=pb.Header(sender="a"), records=[pb.SessionRecord(session_id="s", data=b"x" * 11)]),

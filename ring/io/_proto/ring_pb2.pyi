@@ -82,20 +82,22 @@ class Batch(_message.Message):
     def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., seq: _Optional[int] = ..., records: _Optional[_Iterable[_Union[SessionRecord, _Mapping]]] = ..., resync: _Optional[bool] = ..., resync_done: _Optional[bool] = ..., stream: _Optional[int] = ...) -> None: ...
 
 class BatchAck(_message.Message):
-    __slots__ = ("header", "seq", "status", "reason", "stream", "known_incarnation")
+    __slots__ = ("header", "seq", "status", "reason", "stream", "known_incarnation", "refused")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
     KNOWN_INCARNATION_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
     header: Header
     seq: int
     status: AckStatus
     reason: str
     stream: int
     known_incarnation: int
-    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., seq: _Optional[int] = ..., status: _Optional[_Union[AckStatus, str]] = ..., reason: _Optional[str] = ..., stream: _Optional[int] = ..., known_incarnation: _Optional[int] = ...) -> None: ...
+    refused: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., seq: _Optional[int] = ..., status: _Optional[_Union[AckStatus, str]] = ..., reason: _Optional[str] = ..., stream: _Optional[int] = ..., known_incarnation: _Optional[int] = ..., refused: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Ping(_message.Message):
     __slots__ = ("header", "nonce", "wall_time")
